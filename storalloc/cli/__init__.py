@@ -1,0 +1,1 @@
+"""Command-line front ends: argument parsing, configuration, logging, and wiring of parts."""

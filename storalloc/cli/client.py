@@ -1,0 +1,222 @@
+"""`client.py`: ask for storage like salloc, list like squeue, show like scontrol, release
+like scancel, attach with nvme-cli, or replay a trace into a simulating orchestrator."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import signal
+from datetime import datetime
+
+from storalloc import protocol as p
+from storalloc.cli.common import EXIT_FAILED, EXIT_OK, add_verbosity, setup_logging
+from storalloc.cli.listing import format_job, format_table, with_time_left
+from storalloc.client import (
+    Link,
+    ServerError,
+    Unreachable,
+    allocate,
+    dump_json,
+    fetch_job,
+    fetch_jobs,
+    release,
+    say,
+    say_error,
+)
+from storalloc.config import ConfigError, load_client_config
+from storalloc.units import parse_begin, parse_size_gb, parse_time_limit
+
+
+def _arg(parse):  # noqa: ANN001, ANN202 - wraps a units parser for argparse
+    def convert(text: str) -> object:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = parse.__name__
+    return convert
+
+
+def _job_id(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"invalid job id {text!r}: expected a number")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1e9:
+        raise argparse.ArgumentTypeError(f"invalid number of seconds {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="client.py",
+        description="Storalloc client: ask for N GB of storage for a given time, like salloc "
+        "asks for nodes. Also lists (--list), shows (--show), releases (--release) "
+        "allocations, and replays traces (--trace).",
+    )
+    parser.add_argument("-c", "--config", required=True, help="client YAML config")
+    parser.add_argument("--orchestrator", help="override the orchestrator endpoint")
+    req = parser.add_argument_group("requesting storage")
+    req.add_argument("-s", "--size", type=_arg(parse_size_gb),
+                     help="size in GB, or with a unit: 500M, 200G, 2T")
+    req.add_argument("-t", "--time", type=_arg(parse_time_limit),
+                     help="lease length, Slurm --time forms: minutes, MM:SS, HH:MM:SS, "
+                     "D-HH, D-HH:MM, D-HH:MM:SS")
+    req.add_argument("-b", "--begin", help="start later, Slurm --begin forms: now+1hour, "
+                     "16:00, 2026-12-01T10:00:00, tomorrow")
+    req.add_argument("--stripes", type=int, default=1, help="split into N parts (striping)")
+    req.add_argument("-I", "--immediate", type=_seconds, nargs="?", const=0.0,
+                     metavar="SECONDS", help="give up unless granted within SECONDS (0)")
+    req.add_argument("--attach", action="store_true",
+                     help="after the grant, connect with nvme-cli and print the device")
+    req.add_argument("--hostnqn", help="this host's NVMe host NQN (default: hostnqn_file)")
+    act = parser.add_argument_group("other actions (one per call)")
+    act.add_argument("--list", action="store_true", help="list allocations, like squeue")
+    act.add_argument("--show", type=_job_id, metavar="JOB", help="everything about one job")
+    act.add_argument("--release", type=_job_id, metavar="JOB", help="end a job now, like scancel")
+    act.add_argument("--trace", metavar="FILE", help="replay a trace (orchestrator --simulate)")
+    act.add_argument("--json", action="store_true", help="JSON output for --list and --show")
+    trace = parser.add_argument_group("trace replay")
+    trace.add_argument("--format", dest="trace_format",
+                       choices=["native-yaml", "native-csv", "iojobs", "darshan", "swf"],
+                       help="trace format (default: guessed from the file)")
+    trace.add_argument("--skip-bad", action="store_true",
+                       help="skip malformed records (reported) instead of stopping")
+    trace.add_argument("--gb-per-proc", type=float, default=1.0,
+                       help="SWF capacity model: GB per allocated processor")
+    trace.add_argument("--report", metavar="FILE", help="write the replay report (.yml/.json)")
+    add_verbosity(parser)
+    return parser
+
+
+def _check_action(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
+    actions = [name for name in ("list", "show", "release", "trace")
+               if getattr(args, name) not in (None, False)]
+    if len(actions) > 1:
+        parser.error(f"choose one action, got --{' and --'.join(actions)}")
+    if actions:
+        return actions[0]
+    if args.size is None or args.time is None:
+        parser.error("a request needs both -s/--size and -t/--time "
+                     "(or one of --list, --show, --release, --trace)")
+    if not 1 <= args.stripes <= 4096:
+        parser.error(f"--stripes must be between 1 and 4096, got {args.stripes}")
+    if args.begin is not None:
+        try:
+            args.begin = parse_begin(args.begin, datetime.now().astimezone()).timestamp()
+        except ValueError as exc:
+            parser.error(f"argument -b/--begin: {exc}")
+    return "request"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    action = _check_action(parser, args)
+    setup_logging(args.verbose, args.quiet)
+    try:
+        cfg = load_client_config(args.config)
+    except ConfigError as exc:
+        say_error(str(exc))
+        return EXIT_FAILED
+    # SIGTERM behaves like Ctrl-C: a waiting request is cancelled, nothing is left behind.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    user = os.environ.get("STORALLOC_USER") or getpass.getuser()
+    link = Link(args.orchestrator or cfg.orchestrator, cfg.timeout)
+    try:
+        if action == "request":
+            return _request(link, args, cfg, user)
+        if action == "list":
+            return _list(link, user, args.json)
+        if action == "show":
+            return _show(link, user, args.show, args.json)
+        if action == "release":
+            return _release(link, user, args.release)
+        from storalloc.trace_replay import replay_command
+
+        return replay_command(link, args, user)
+    except Unreachable as exc:
+        say_error(str(exc))
+        return EXIT_FAILED
+    except ServerError as exc:
+        say_error(str(exc))
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_OK
+    finally:
+        link.close()
+
+
+def _request(link: Link, args: argparse.Namespace, cfg: object, user: str) -> int:
+    from storalloc.attach import read_hostnqn
+
+    hostnqn = args.hostnqn or read_hostnqn(cfg.hostnqn_file)  # type: ignore[attr-defined]
+    request = p.AllocRequest(
+        request_id=link.new_id(), user=user, size_gb=args.size, duration_s=float(args.time),
+        begin=args.begin, stripes=args.stripes, immediate=args.immediate, hostnqn=hostnqn,
+    )
+    on_granted = None
+    if args.attach:
+        def on_granted(granted: p.Granted) -> int:
+            return _attach(granted, hostnqn)
+    return allocate(link, request, on_granted=on_granted)
+
+
+def _attach(granted: p.Granted, hostnqn: str | None) -> int:
+    from storalloc.attach import AttachError, connect
+    from storalloc.runner import Runner
+
+    runner = Runner(timeout=30.0)
+    for i, conn in enumerate(granted.connections):
+        try:
+            device = connect(conn, hostnqn, runner=runner)
+        except AttachError as exc:
+            say_error(f"job {granted.job_id} part {i}: {exc}")
+            return EXIT_FAILED
+        say(f"job {granted.job_id} attached as {device}")
+    return EXIT_OK
+
+
+def _list(link: Link, user: str, as_json: bool) -> int:
+    jobs, now = fetch_jobs(link, user)
+    if as_json:
+        dump_json([with_time_left(j, now) for j in jobs])
+    else:
+        print(format_table(jobs, now))
+    return EXIT_OK
+
+
+def _show(link: Link, user: str, job_id: int, as_json: bool) -> int:
+    job, now = fetch_job(link, user, job_id)
+    if as_json:
+        dump_json(with_time_left(job, now))
+    else:
+        print(format_job(job, now))
+    return EXIT_OK
+
+
+def _release(link: Link, user: str, job_id: int) -> int:
+    """scancel: detach locally first if this host is attached, then end the job."""
+    from storalloc.attach import AttachError, disconnect, find_device
+    from storalloc.runner import Runner
+
+    job, _ = fetch_job(link, user, job_id)
+    for conn in job.get("connections", []):
+        nqn = conn.get("nqn")
+        if nqn and find_device(nqn, "/sys/class/nvme-subsystem", "/dev"):
+            try:
+                disconnect(nqn, runner=Runner(timeout=30.0))
+            except AttachError as exc:
+                say_error(str(exc))
+                return EXIT_FAILED
+            say(f"disconnected {nqn}")
+    say(release(link, user, job_id))
+    return EXIT_OK

@@ -1,0 +1,73 @@
+"""Text for `--list` (squeue-like table) and `--show` (scontrol-like record)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from storalloc.units import format_size, format_time_left
+
+COLUMNS = ("JOBID", "USER", "SIZE", "TIME_LEFT", "STATE", "NODE", "DISK")
+
+
+def time_left(job: dict[str, Any], now: float) -> float:
+    """Seconds until the lease ends; a job that has not started shows its whole length."""
+    if job.get("start") is None or job["start"] > now:
+        return job["duration_s"]
+    return max(0.0, job["end"] - now)
+
+
+def with_time_left(job: dict[str, Any], now: float) -> dict[str, Any]:
+    return {**job, "time_left_s": time_left(job, now)}
+
+
+def _where(job: dict[str, Any]) -> tuple[str, str]:
+    extents = job["extents"]
+    if job["state"] == "PENDING" or not extents:
+        return "(Resources)", "-"
+    nodes = ",".join(dict.fromkeys(str(e["node"]) for e in extents))
+    disks = ",".join(str(e["disk"]) for e in extents)
+    return nodes, disks
+
+
+def format_table(jobs: list[dict[str, Any]], now: float) -> str:
+    rows = [COLUMNS]
+    for job in jobs:
+        node, disk = _where(job)
+        rows.append((
+            str(job["job_id"]), job["user"], format_size(job["size_gb"]),
+            format_time_left(time_left(job, now)), job["state"], node, disk,
+        ))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
+    right = {0, 2, 3}  # numbers align right, as squeue does
+    lines = []
+    for row in rows:
+        cells = [c.rjust(w) if i in right else c.ljust(w)
+                 for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+        lines.append(" ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def _when(t: float | None) -> str:
+    return "Unknown" if t is None else datetime.fromtimestamp(t).isoformat(timespec="seconds")
+
+
+def format_job(job: dict[str, Any], now: float) -> str:
+    """`scontrol show job`-style: Key=Value fields, one extent per line."""
+    lines = [
+        f"JobId={job['job_id']} UserId={job['user']} State={job['state']}"
+        + (f" Reason={job['reason']}" if job.get("reason") else ""),
+        f"   Size={format_size(job['size_gb'])} Parts={len(job['extents'])} "
+        f"TimeLimit={format_time_left(job['duration_s'])} "
+        f"TimeLeft={format_time_left(time_left(job, now))}",
+        f"   SubmitTime={_when(job['submit'])} StartTime={_when(job['start'])} "
+        f"EndTime={_when(job['end'])}",
+    ]
+    conns = job.get("connections", [])
+    for i, ext in enumerate(job["extents"]):
+        line = (f"   Part={i} Node={ext['node']}({ext['node_name']}) Disk={ext['disk']} "
+                f"Size={format_size(ext['size_gb'])}")
+        if i < len(conns):
+            line += " " + " ".join(f"{k.capitalize()}={v}" for k, v in conns[i].items())
+        lines.append(line)
+    return "\n".join(lines)

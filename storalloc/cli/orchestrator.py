@@ -1,0 +1,87 @@
+"""`orchestrator.py`: parse arguments, load the configuration, run the orchestrator."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import logging
+
+from storalloc import registry
+from storalloc.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    add_verbosity,
+    error,
+    install_stop_handlers,
+    setup_logging,
+)
+from storalloc.config import ConfigError, OrchestratorConfig, load_orchestrator_config
+from storalloc.strategies.base import Strategy
+
+log = logging.getLogger("storalloc.orchestrator")
+PROG = "orchestrator"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="orchestrator.py",
+        description="Storalloc orchestrator: receives storage requests, places them on the "
+        "disks of registered storage servers and ends them when their time is up.",
+    )
+    parser.add_argument("-c", "--config", required=True, help="orchestrator YAML config")
+    parser.add_argument("--simulate", action="store_true",
+                        help="run on virtual time, driven by `client.py --trace`")  # fmt: skip
+    parser.add_argument("--strategy", help="override sched_strategy (name or pkg.mod:Class)")
+    parser.add_argument("--client-endpoint", help="override client_endpoint")
+    parser.add_argument("--server-endpoint", help="override server_endpoint")
+    parser.add_argument("--print-endpoints", action="store_true",
+                        help="print the bound endpoints on one line first")
+    add_verbosity(parser)
+    return parser
+
+
+def make_strategy(cfg: OrchestratorConfig, name: str | None = None) -> Strategy:
+    """Instantiate the configured strategy; `seed` goes to those that take one."""
+    cls = registry.load(registry.STRATEGIES, name or cfg.sched_strategy)
+    options = dict(cfg.strategy_options)
+    if "seed" in inspect.signature(cls).parameters:
+        options.setdefault("seed", cfg.seed)
+    try:
+        return cls(**options)
+    except TypeError as exc:
+        raise registry.PluginError(f"strategy_options do not fit {cls.__name__}: {exc}") from exc
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose, args.quiet)
+    try:
+        cfg = load_orchestrator_config(args.config, strategy_names=registry.STRATEGIES)
+        strategy = make_strategy(cfg, args.strategy)
+    except (ConfigError, registry.PluginError) as exc:
+        error(PROG, str(exc))
+        return EXIT_FAILED
+    from storalloc.orchestrator import Orchestrator  # zmq only once the config is sound
+    from storalloc.report import build_report
+
+    try:
+        orch = Orchestrator(
+            client_endpoint=args.client_endpoint or cfg.client_endpoint,
+            server_endpoint=args.server_endpoint or cfg.server_endpoint,
+            strategy=strategy, block_size=cfg.block_size, admins=frozenset(cfg.admins),
+            heartbeat_interval=cfg.heartbeat_interval,
+            heartbeat_timeout=cfg.heartbeat_timeout, simulate=args.simulate,
+            report_builder=build_report,
+        )  # fmt: skip
+    except Exception as exc:  # zmq bind errors: address in use, bad interface
+        error(PROG, f"cannot listen: {exc}")
+        return EXIT_FAILED
+    if args.print_endpoints:
+        print(f"listening clients={orch.clients.endpoint} servers={orch.servers.endpoint}",
+              flush=True)  # fmt: skip
+    wakeup = install_stop_handlers(orch.stop)
+    try:
+        orch.run(wakeup)
+    finally:
+        orch.close()
+    return EXIT_OK

@@ -1,0 +1,112 @@
+"""`server.py`: run a storage server for one node of a system YAML."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from storalloc.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    add_verbosity,
+    error,
+    install_stop_handlers,
+    setup_logging,
+)
+from storalloc.config import ConfigError, load_server_config, load_system, select_node
+
+if TYPE_CHECKING:
+    from storalloc.backends import Backend
+
+PROG = "server"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="server.py",
+        description="Storalloc storage server: registers a storage node with the "
+        "orchestrator, then carves and exports space over NVMe-oF on its orders.",
+    )
+    parser.add_argument("-c", "--config", required=True, help="server YAML config")
+    parser.add_argument("-s", "--system", required=True, help="system YAML (nodes, disks)")
+    parser.add_argument("--node", type=int, help="node index in the system YAML (config: node)")
+    parser.add_argument("--name", help="name to register under (default: the hostname)")
+    parser.add_argument("--orchestrator", help="override the orchestrator endpoint")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--simulate", action="store_true", help="no-op backend: carve nothing")
+    mode.add_argument("--dry-run", action="store_true",
+                      help="print the exact commands instead of running them")
+    parser.add_argument("--driver", choices=["auto", "nvmetcli", "configfs"],
+                        help="NVMe target driver (config: driver)")
+    parser.add_argument("--reset", action="store_true",
+                        help="remove every export Storalloc created on this node, then exit")
+    parser.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    add_verbosity(parser)
+    return parser
+
+
+def _emit(text: str) -> None:
+    print(f"storalloc: {text}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose, args.quiet)
+    try:
+        cfg = load_server_config(args.config)
+        system = load_system(args.system)
+        index = cfg.node if args.node is None else args.node
+        node = select_node(system, dataclasses.replace(cfg, node=index))
+    except ConfigError as exc:
+        error(PROG, str(exc))
+        return EXIT_FAILED
+    real = not (args.simulate or args.dry_run)
+    if real and os.geteuid() != 0:
+        error(PROG, "exporting NVMe-oF targets needs root (run as root, or use --simulate "
+                    "or --dry-run)")
+        return EXIT_FAILED
+    from storalloc.backends import BackendError, build_backend
+
+    try:
+        backend = build_backend(cfg, node, simulate=args.simulate, dry_run=args.dry_run,
+                                driver=args.driver, emit=_emit)
+        if args.reset:
+            return _reset(backend, args.yes)
+    except (BackendError, ValueError) as exc:
+        error(PROG, str(exc))
+        return EXIT_FAILED
+    from storalloc.node import StorageServer
+
+    name = f"{args.name or cfg.name or node.hostname}:{index}"
+    server = StorageServer(
+        endpoint=args.orchestrator or cfg.orchestrator, name=name, node=node,
+        backend=backend, nqn_prefix=cfg.nqn_prefix,
+        heartbeat_interval=cfg.heartbeat_interval, emit=lambda t: print(t, flush=True),
+    )
+    wakeup = install_stop_handlers(server.stop)
+    server.run(wakeup)
+    return EXIT_OK
+
+
+def _reset(backend: Backend, yes: bool) -> int:
+    """`--reset`: list what would go, ask, then remove every Storalloc export."""
+    exports = backend.list_exports()
+    if not exports:
+        print("storalloc: no Storalloc export on this node")
+        return EXIT_OK
+    print(f"storalloc: {len(exports)} export(s) will be removed: {', '.join(exports)}")
+    if not yes:
+        if not sys.stdin.isatty():
+            error(PROG, "--reset needs confirmation: run it on a terminal or add --yes")
+            return EXIT_FAILED
+        if input("Remove them all? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("storalloc: nothing removed")
+            return EXIT_FAILED
+    from storalloc.backends import reset
+
+    removed = reset(backend)
+    print(f"storalloc: removed {len(removed)} export(s)")
+    return EXIT_OK

@@ -1,0 +1,114 @@
+"""The storage the orchestrator knows: nodes, their disks, and what is booked on them.
+
+`Cluster` is owned and mutated by the scheduler only. Strategies receive it typed as the
+read-only `ClusterView` protocol (see `storalloc.strategies.base`) and only query it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from storalloc.capacity import EPSILON, DiskUsage
+
+
+@dataclass(slots=True, eq=False)
+class Disk:
+    """One disk of a storage node, with its usage over time."""
+
+    node: int  # global node index
+    index: int  # disk index within its node
+    capacity: float  # GB
+    write_bw: float  # GBps
+    read_bw: float  # GBps
+    model: str = ""
+    path: str = ""
+    usage: DiskUsage = field(default_factory=DiskUsage)
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return self.node, self.index
+
+    def free(self, start: float, end: float) -> float:
+        """GB that stay free during the whole of [start, end)."""
+        return self.capacity - self.usage.peak(start, end)
+
+    def fits(self, size: float, start: float, end: float) -> bool:
+        """Whether `size` GB can be booked on [start, end)."""
+        # Fast path: most disks are far from full, and peak_all() is cached.
+        if self.capacity - self.usage.peak_all() + EPSILON >= size:
+            return True
+        return self.capacity - self.usage.peak(start, end) + EPSILON >= size
+
+
+@dataclass(slots=True, eq=False)
+class Node:
+    """A storage node (one server process), its disks and the aggregate of their bookings."""
+
+    index: int  # global, stable for the orchestrator's lifetime
+    name: str  # stable name, e.g. "ault14:0"
+    hostname: str
+    network_bw: float  # GBps
+    disks: list[Disk]
+    usage: DiskUsage = field(default_factory=DiskUsage)  # every booking on any of its disks
+    up: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Extent:
+    """One part of a placement: `size` GB on disk `disk` of node `node`."""
+
+    node: int
+    disk: int
+    size: float
+
+
+class Cluster:
+    """Nodes and disks, indexed by global node number, with booking of extents over time."""
+
+    def __init__(self) -> None:
+        self.nodes: list[Node] = []
+        self._by_name: dict[str, int] = {}
+
+    def node_index(self, name: str) -> int | None:
+        return self._by_name.get(name)
+
+    def add_node(self, node: Node) -> Node:
+        """Register a node; a known name keeps its index (and its bookings stay valid only
+        if its disks are unchanged, which the caller checks)."""
+        known = self._by_name.get(node.name)
+        if known is None:
+            node.index = len(self.nodes)
+            self.nodes.append(node)
+            self._by_name[node.name] = node.index
+        else:
+            node.index = known
+            self.nodes[known] = node
+        for disk in node.disks:
+            disk.node = node.index
+        return node
+
+    def disk(self, node: int, disk: int) -> Disk:
+        return self.nodes[node].disks[disk]
+
+    def up_disks(self) -> Iterator[Disk]:
+        """Every disk a new placement may use, in (node, disk) order."""
+        for node in self.nodes:
+            if node.up:
+                yield from node.disks
+
+    def book(self, extents: Iterable[Extent], start: float, end: float) -> None:
+        for ext in extents:
+            self.disk(ext.node, ext.disk).usage.add(start, end, ext.size)
+            self.nodes[ext.node].usage.add(start, end, ext.size)
+
+    def unbook(self, extents: Iterable[Extent], start: float, end: float) -> None:
+        for ext in extents:
+            self.disk(ext.node, ext.disk).usage.remove(start, end, ext.size)
+            self.nodes[ext.node].usage.remove(start, end, ext.size)
+
+    def total_capacity(self) -> float:
+        return sum(d.capacity for d in self.up_disks())
+
+    def largest_disk(self) -> float:
+        return max((d.capacity for d in self.up_disks()), default=0.0)

@@ -1,0 +1,1 @@
+"""Placement strategies: each module holds one, `base` holds what they share."""

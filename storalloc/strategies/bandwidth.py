@@ -1,0 +1,160 @@
+"""Bandwidth figures shared by `worst_case` and `best_bandwidth`, and their best-first search.
+
+Both strategies rank the fitting disks by the write bandwidth a newcomer can expect over its
+window and pick the highest. Figures are compared after rounding to `FIGURE_DIGITS` decimals
+(1 KB/s), so that float noise never decides between two mathematically equal disks: equal
+rounded figures are ties, broken by (node, disk) order.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from storalloc.cluster import Disk, Node
+from storalloc.strategies.base import Decision
+
+#: Decimals (GBps) kept when comparing figures; 6 decimals is 1 KB/s.
+FIGURE_DIGITS = 6
+#: Relative margin added to upper bounds: their float sums round differently from the exact
+#: figure's, and a bound must never fall below the figure it bounds.
+BOUND_SLACK = 1e-9
+
+NodeValue = Callable[[Node], float]
+DiskValue = Callable[[Disk, float], float]
+
+
+def rank(figure: float) -> float:
+    """The figure as compared between disks (rounded to `FIGURE_DIGITS` decimals)."""
+    return round(figure, FIGURE_DIGITS)
+
+
+def format_capacity(capacity: float) -> str:
+    """Capacity as the seed prints it: integral values without decimals (8000, not 8000.0)."""
+    return str(int(capacity)) if float(capacity).is_integer() else str(capacity)
+
+
+def _window(decision: Decision) -> tuple[float, float, float]:
+    r = decision.request
+    duration = r.end - r.start
+    if not duration > 0:
+        raise ValueError(f"job {r.job_id}: empty or reversed window [{r.start}, {r.end})")
+    return r.start, r.end, duration
+
+
+def shared_bandwidth(bandwidth: float, duration: float, count: int, busy: float) -> float:
+    """bandwidth·((T − U) + U/(n + 1))/T: the newcomer gets everything while nothing is
+    present and an equal share with all n overlapping allocations while anything is."""
+    return bandwidth * ((duration - busy) + busy / (count + 1)) / duration
+
+
+def worst_case_disk(disk: Disk, decision: Decision) -> float:
+    """worst_case figure of a disk alone (no node cap), given the parts already chosen."""
+    start, end, duration = _window(decision)
+    pending = decision.pending_parts(disk)
+    count = disk.usage.overlap_count(start, end) + pending
+    if count == 0:  # nothing to share with: skip the segment walk
+        return disk.write_bw
+    busy = duration if pending else disk.usage.busy_time(start, end)
+    return shared_bandwidth(disk.write_bw, duration, count, busy)
+
+
+def worst_case_box(node: Node, decision: Decision) -> float:
+    """worst_case figure of a node's network link, from its aggregate usage."""
+    start, end, duration = _window(decision)
+    pending = decision.pending_parts_on_node(node.index)
+    count = node.usage.overlap_count(start, end) + pending
+    if count == 0:
+        return node.network_bw
+    busy = duration if pending else node.usage.busy_time(start, end)
+    return shared_bandwidth(node.network_bw, duration, count, busy)
+
+
+def best_bandwidth_bound(disk: Disk, node_bound: float, decision: Decision) -> float:
+    """Upper bound of `best_bandwidth_exact`: min(W·∫1/(k_d+1), B·∫1/(k_N+1))/T, where
+    `node_bound` is `best_bandwidth_node_bound(node)`. Ignoring the decision's pending parts
+    only loosens it."""
+    start, end, duration = _window(decision)
+    return min(disk.write_bw * disk.usage.share_integral(start, end) / duration, node_bound)
+
+
+def best_bandwidth_node_bound(node: Node, decision: Decision) -> float:
+    """B·∫1/(k_N+1)/T: what any disk of the node can get at best through the node's link."""
+    start, end, duration = _window(decision)
+    return node.network_bw * node.usage.share_integral(start, end) / duration
+
+
+def best_bandwidth_exact(disk: Disk, node: Node, decision: Decision) -> float:
+    """(1/T)·∫ min(W/(k_d(t)+1+p_d), B/(k_N(t)+1+p_N)) dt over the request's window.
+
+    Walks the disk's and the node's segments together, so every piece of the window where
+    either count changes is weighted exactly.
+    """
+    start, end, duration = _window(decision)
+    p_disk = decision.pending_parts(disk) + 1
+    p_node = decision.pending_parts_on_node(node.index) + 1
+    w, b = disk.write_bw, node.network_bw
+    disk_segs = disk.usage.segments(start, end)
+    node_segs = node.usage.segments(start, end)
+    _, disk_end, _, k_disk = next(disk_segs)
+    _, node_end, _, k_node = next(node_segs)
+    total = 0.0
+    cursor = start
+    while True:
+        stop = disk_end if disk_end < node_end else node_end
+        total += (stop - cursor) * min(w / (k_disk + p_disk), b / (k_node + p_node))
+        if stop >= end:
+            return total / duration
+        cursor = stop
+        # Both walks cover [start, end) exactly, so each ends on the same final breakpoint.
+        if disk_end == stop:
+            _, disk_end, _, k_disk = next(disk_segs)
+        if node_end == stop:
+            _, node_end, _, k_node = next(node_segs)
+
+
+def best_first(
+    fitting: Sequence[Disk],
+    nodes: Sequence[Node],
+    node_value: NodeValue,
+    disk_upper: DiskValue,
+    disk_exact: DiskValue,
+) -> Disk | None:
+    """The fitting disk with the highest exact figure (ties by (node, disk)), found by
+    best-first branch and bound.
+
+    `node_value(node)` is computed once per node holding fitting disks and bounds all its
+    disks; `disk_upper(disk, node_value)` and `disk_exact(disk, node_value)` must satisfy
+    exact <= upper <= node_value. A heap orders every pending item by (−rank(bound), node,
+    disk): a node (disk slot −1) is split into its disks' bounds, a bound is replaced by
+    the exact figure, and the first exact figure popped is the answer, because every other
+    item's bound ranks lower, or equal with a later (node, disk) key.
+    """
+    groups: dict[int, list[Disk]] = {}
+    for disk in fitting:
+        groups.setdefault(disk.node, []).append(disk)
+    heap: list[tuple[float, int, int, int, Any]] = []
+    for index, disks in groups.items():
+        value = node_value(nodes[index])
+        top = min(value, max(d.write_bw for d in disks))
+        heap.append((-_upper_rank(top), index, -1, 0, (disks, value)))
+    heapq.heapify(heap)
+    while heap:
+        _, node, slot, stage, payload = heapq.heappop(heap)
+        if stage == 2:
+            return payload
+        if stage == 0:
+            disks, value = payload
+            for disk in disks:
+                upper = disk_upper(disk, value)
+                heapq.heappush(heap, (-_upper_rank(upper), node, disk.index, 1, (disk, value)))
+        else:
+            disk, value = payload
+            exact = disk_exact(disk, value)
+            heapq.heappush(heap, (-rank(exact), node, slot, 2, disk))
+    return None
+
+
+def _upper_rank(bound: float) -> float:
+    return rank(bound * (1 + BOUND_SLACK))

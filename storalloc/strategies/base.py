@@ -1,0 +1,114 @@
+"""What a placement strategy receives and returns, and helpers shared by strategies.
+
+A strategy is pure: it reads the cluster through `ClusterView`, never changes it, never
+reads a clock and does no I/O other than debug logging. The scheduler books what it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from storalloc.capacity import EPSILON
+from storalloc.cluster import Disk, Extent, Node
+
+Placement = tuple[Extent, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PlacementRequest:
+    """Place every part (GB each) on [start, end). All parts or none."""
+
+    job_id: int
+    parts: tuple[float, ...]
+    start: float
+    end: float
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    @property
+    def size(self) -> float:
+        return sum(self.parts)
+
+
+class ClusterView(Protocol):
+    """The read-only face of `storalloc.cluster.Cluster` that strategies may use."""
+
+    nodes: Sequence[Node]
+
+    def up_disks(self) -> Iterator[Disk]: ...
+
+
+class Strategy(Protocol):
+    """Chooses where a request goes. Construct with keyword options from the config."""
+
+    name: str
+
+    def place(self, request: PlacementRequest, view: ClusterView) -> Placement | None: ...
+
+
+class Decision:
+    """Extents chosen so far while placing the parts of one request.
+
+    They count against free space (and as extra concurrent allocations) for the next part,
+    because all parts share the same window.
+    """
+
+    __slots__ = ("_count", "_extra", "extents", "request")
+
+    def __init__(self, request: PlacementRequest) -> None:
+        self.request = request
+        self.extents: list[Extent] = []
+        self._extra: dict[tuple[int, int], float] = {}
+        self._count: dict[tuple[int, int], int] = {}
+
+    def pending_gb(self, disk: Disk) -> float:
+        return self._extra.get(disk.key, 0.0)
+
+    def pending_parts(self, disk: Disk) -> int:
+        return self._count.get(disk.key, 0)
+
+    def pending_parts_on_node(self, node: int) -> int:
+        return sum(n for (nd, _), n in self._count.items() if nd == node)
+
+    def free(self, disk: Disk) -> float:
+        """GB free on `disk` over the whole window, after the parts already chosen."""
+        r = self.request
+        return disk.free(r.start, r.end) - self.pending_gb(disk)
+
+    def fits(self, disk: Disk, size: float) -> bool:
+        extra = self._extra.get(disk.key)
+        if extra is None:
+            return disk.fits(size, self.request.start, self.request.end)
+        return self.free(disk) + EPSILON >= size
+
+    def take(self, disk: Disk, size: float) -> None:
+        self.extents.append(Extent(disk.node, disk.index, size))
+        self._extra[disk.key] = self._extra.get(disk.key, 0.0) + size
+        self._count[disk.key] = self._count.get(disk.key, 0) + 1
+
+
+def place_parts(
+    request: PlacementRequest,
+    view: ClusterView,
+    choose: Callable[[Decision, float, list[Disk]], Disk | None],
+) -> Placement | None:
+    """Place parts one at a time, largest first, with `choose(decision, size, fitting)`.
+
+    `fitting` lists the up disks where the part fits; `choose` returns one of them (or None
+    to give up). Returns every extent, or None if any part could not be placed.
+    """
+    decision = Decision(request)
+    disks = list(view.up_disks())
+    for size in sorted(request.parts, reverse=True):
+        fitting = [d for d in disks if decision.fits(d, size)]
+        if not fitting:
+            return None
+        chosen = choose(decision, size, fitting)
+        if chosen is None:
+            return None
+        decision.take(chosen, size)
+    return tuple(decision.extents)

@@ -1,0 +1,81 @@
+"""worst_case (the default): the disk with the most write bandwidth for a newcomer that
+shares equally with every allocation overlapping its window, capped by its node's link."""
+
+from __future__ import annotations
+
+import logging
+
+from storalloc.cluster import Disk
+from storalloc.strategies.bandwidth import (
+    best_first,
+    format_capacity,
+    worst_case_box,
+    worst_case_disk,
+)
+from storalloc.strategies.base import (
+    ClusterView,
+    Decision,
+    Placement,
+    PlacementRequest,
+    place_parts,
+)
+
+log = logging.getLogger(__name__)
+
+
+class WorstCase:
+    """Pick the fitting disk maximising min(disk_bw, box_bw); see doc/strategies.md."""
+
+    name = "worst_case"
+
+    def place(self, request: PlacementRequest, view: ClusterView) -> Placement | None:
+        """Place every part of `request`, or return None."""
+        if log.isEnabledFor(logging.DEBUG):
+            self._log_figures(request, view)
+        nodes = view.nodes
+
+        def choose(decision: Decision, size: float, fitting: list[Disk]) -> Disk | None:
+            # The box figure is exact and bounds its disks; a disk is bounded by its W.
+            return best_first(
+                fitting,
+                nodes,
+                lambda node: worst_case_box(node, decision),
+                lambda disk, box: min(disk.write_bw, box),
+                lambda disk, box: min(worst_case_disk(disk, decision), box),
+            )
+
+        return place_parts(request, view, choose)
+
+    def figures(
+        self, request: PlacementRequest, view: ClusterView
+    ) -> dict[tuple[int, int], tuple[float, float]]:
+        """(disk_bw, box_bw) of every up disk for the request's first part, fitting or not."""
+        decision = Decision(request)
+        boxes: dict[int, float] = {}
+        result: dict[tuple[int, int], tuple[float, float]] = {}
+        for disk in view.up_disks():
+            box = boxes.get(disk.node)
+            if box is None:
+                box = boxes[disk.node] = worst_case_box(view.nodes[disk.node], decision)
+            result[disk.key] = (worst_case_disk(disk, decision), box)
+        return result
+
+    def _log_figures(self, request: PlacementRequest, view: ClusterView) -> None:
+        # The seed's lines: every disk of a node, then the node, node after node.
+        figures = self.figures(request, view)
+        last_node: int | None = None
+        last_box = 0.0
+        for disk in view.up_disks():
+            disk_bw, box_bw = figures[disk.key]
+            if last_node is not None and disk.node != last_node:
+                log.debug("Access bandwidth for box %d: %.2f GBps", last_node, last_box)
+            last_node, last_box = disk.node, box_bw
+            log.debug(
+                "Access bandwidth for disk %d (node %d, %s GB): %.2f GBps",
+                disk.index,
+                disk.node,
+                format_capacity(disk.capacity),
+                disk_bw,
+            )
+        if last_node is not None:
+            log.debug("Access bandwidth for box %d: %.2f GBps", last_node, last_box)

@@ -1,0 +1,66 @@
+"""A heap of timers: (deadline, sequence, callback). Same-deadline timers fire in the order
+they were scheduled, which keeps replays deterministic. Cancelling is lazy (O(1))."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+
+class Timer:
+    __slots__ = ("args", "callback", "cancelled", "deadline", "seq")
+
+    def __init__(
+        self, deadline: float, seq: int, callback: Callable[..., Any], args: tuple
+    ) -> None:
+        self.deadline = deadline
+        self.seq = seq
+        self.callback = callback
+        self.args = args
+        self.cancelled = False
+
+    def __lt__(self, other: Timer) -> bool:
+        return (self.deadline, self.seq) < (other.deadline, other.seq)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class TimerQueue:
+    def __init__(self) -> None:
+        self._heap: list[Timer] = []
+        self._seq = itertools.count()
+
+    def __len__(self) -> int:
+        return sum(1 for t in self._heap if not t.cancelled)
+
+    def schedule(self, deadline: float, callback: Callable[..., Any], *args: Any) -> Timer:
+        timer = Timer(deadline, next(self._seq), callback, args)
+        heapq.heappush(self._heap, timer)
+        return timer
+
+    def _drop_cancelled(self) -> None:
+        heap = self._heap
+        while heap and heap[0].cancelled:
+            heapq.heappop(heap)
+
+    def next_deadline(self) -> float | None:
+        self._drop_cancelled()
+        return self._heap[0].deadline if self._heap else None
+
+    def pop_due(self, now: float) -> Timer | None:
+        """The earliest live timer due at or before `now`, removed from the queue."""
+        self._drop_cancelled()
+        if self._heap and self._heap[0].deadline <= now:
+            return heapq.heappop(self._heap)
+        return None
+
+    def run_due(self, now: float) -> int:
+        """Fire every timer due at or before `now` (including ones scheduled while firing)."""
+        fired = 0
+        while (timer := self.pop_due(now)) is not None:
+            timer.callback(*timer.args)
+            fired += 1
+        return fired

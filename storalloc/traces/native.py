@@ -1,0 +1,155 @@
+"""Storalloc's native trace format, YAML and CSV: readers and writers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import yaml
+
+from storalloc.traces.base import Collector, LineDict, TraceError, TraceRecord, iter_lines
+from storalloc.traces.fields import (
+    FieldError,
+    parse_capacity,
+    parse_duration,
+    parse_time,
+    parse_user,
+)
+
+__all__ = ["CSV_COLUMNS", "read_csv", "read_yaml_data", "write_native_csv", "write_native_yaml"]
+
+VERSION = 1
+CSV_COLUMNS = ("submit", "start", "duration", "capacity", "user", "id")
+_KEYS = frozenset(CSV_COLUMNS)
+_REQUIRED = ("submit", "duration", "capacity")
+
+
+def make_record(fields: Mapping[str, object], default_id: str) -> TraceRecord:
+    """Build a record from native fields (YAML values or CSV strings); raises FieldError."""
+    for key in _REQUIRED:
+        if fields.get(key) in (None, ""):
+            raise FieldError(key, "a value (the field is required)", fields.get(key))
+    submit = parse_time("submit", fields["submit"])
+    raw_start = fields.get("start")
+    start = None if raw_start in (None, "") else parse_time("start", raw_start)
+    if start is not None and start < submit:
+        raise FieldError("start", f"a time at or after submit ({submit:g})", raw_start)
+    raw_id = fields.get("id")
+    if raw_id in (None, ""):
+        record_id = default_id
+    elif isinstance(raw_id, str | int) and not isinstance(raw_id, bool):
+        record_id = str(raw_id).strip()
+    else:
+        raise FieldError("id", "a string or an integer", raw_id)
+    return TraceRecord(
+        id=record_id,
+        submit=submit,
+        start=start,
+        duration=parse_duration("duration", fields["duration"]),
+        capacity=parse_capacity("capacity", fields["capacity"]),
+        user=parse_user("user", fields.get("user")),
+    )
+
+
+def read_yaml_data(data: object, path: Path, sink: Collector) -> None:
+    """Feed the records of a loaded native YAML document ``{version: 1, requests: [...]}``."""
+    if not isinstance(data, dict):
+        raise TraceError(path, None, "expected a mapping with keys version and requests")
+    line = data.line if isinstance(data, LineDict) else None
+    unknown = sorted(str(k) for k in data if k not in ("version", "requests"))
+    if unknown:
+        problem = f"unknown key(s) {', '.join(unknown)}: expected version, requests"
+        raise TraceError(path, line, problem)
+    if data.get("version") != VERSION:
+        raise TraceError(path, line, f"version: expected {VERSION}, got {data.get('version')!r}")
+    requests = data.get("requests")
+    if not isinstance(requests, list):
+        raise TraceError(path, line, f"requests: expected a list, got {requests!r}")
+    for index, item in enumerate(requests):
+        item_line = item.line if isinstance(item, LineDict) else line
+        try:
+            if not isinstance(item, dict):
+                raise FieldError(f"requests[{index}]", "a mapping", item)
+            extra = sorted(str(k) for k in item if k not in _KEYS)
+            if extra:
+                raise FieldError("key", f"one of {', '.join(CSV_COLUMNS)}", extra[0])
+            record = make_record(item, default_id=str(item_line or index + 1))
+        except FieldError as err:
+            sink.bad(TraceError(path, item_line, str(err)))
+            continue
+        sink.add(record, path, item_line)
+
+
+def _header(path: Path, number: int, cells: list[str]) -> list[str]:
+    names = [c.strip() for c in cells]
+    problems = [f"unknown column {n!r}" for n in names if n not in _KEYS]
+    problems += [f"duplicate column {n!r}" for n in set(names) if names.count(n) > 1]
+    problems += [f"missing column {n!r}" for n in _REQUIRED if n not in names]
+    if problems:
+        expected = "submit,start,duration,capacity,user[,id]"
+        raise TraceError(path, number, f"header: {'; '.join(problems)} (expected {expected})")
+    return names
+
+
+def read_csv(path: Path, sink: Collector) -> None:
+    """Feed the records of a native CSV file; blank lines and ``#`` comments are ignored."""
+    header: list[str] | None = None
+    for number, line in iter_lines(path):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            cells = next(csv.reader([line]))
+        except csv.Error as err:
+            sink.bad(TraceError(path, number, f"invalid CSV: {err}"))
+            continue
+        if header is None:
+            header = _header(path, number, cells)
+            continue
+        if len(cells) != len(header):
+            problem = f"expected {len(header)} fields ({','.join(header)}), got {len(cells)}"
+            sink.bad(TraceError(path, number, f"{problem} (truncated line?)"))
+            continue
+        try:
+            record = make_record(dict(zip(header, cells, strict=True)), default_id=str(number))
+        except FieldError as err:
+            sink.bad(TraceError(path, number, str(err)))
+            continue
+        sink.add(record, path, number)
+    if header is None:
+        raise TraceError(path, None, "empty file: expected a header line submit,start,...")
+
+
+def write_native_csv(records: Iterable[TraceRecord], path: str | os.PathLike[str]) -> None:
+    """Write ``records`` as native CSV; floats use repr so reading back gives equal records."""
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(CSV_COLUMNS)
+        for r in records:
+            start = "" if r.start is None else repr(r.start)
+            row = [repr(r.submit), start, repr(r.duration), repr(r.capacity), r.user, r.id]
+            writer.writerow(row)
+
+
+def write_native_yaml(records: Iterable[TraceRecord], path: str | os.PathLike[str]) -> None:
+    """Write ``records`` as native YAML ``{version: 1, requests: [...]}``."""
+    requests = []
+    for r in records:
+        item: dict[str, object] = {"id": r.id, "submit": r.submit}
+        if r.start is not None:
+            item["start"] = r.start
+        item.update(duration=r.duration, capacity=r.capacity, user=r.user)
+        requests.append(item)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    text = io.StringIO()
+    # One flow mapping per request keeps a 24k-request file readable and line-addressable.
+    yaml.dump({"version": VERSION}, text, Dumper=dumper, sort_keys=False)
+    text.write("requests:\n")
+    for item in requests:
+        line = yaml.dump(item, Dumper=dumper, sort_keys=False, default_flow_style=True, width=2**31)
+        text.write(f"- {line}")
+    if not requests:
+        text.write("  []\n")
+    Path(path).write_text(text.getvalue(), encoding="utf-8")

@@ -1,0 +1,1 @@
+"""Stand-ins for nvmetcli, nvme-cli, LVM and the nvmet configfs tree, used by the tests."""

@@ -1,0 +1,135 @@
+"""Fake lvcreate / lvremove / lvs with LVM's argv, messages and exit codes (5 on failure).
+
+Extra environment (see fakelib for the common one):
+  STORALLOC_FAKE_VGS  comma list of existing volume groups, `name[=size in GiB]` (default 1024)
+  STORALLOC_FAKE_DEV  if set, lvcreate makes `$STORALLOC_FAKE_DEV/<vg>/<lv>` (a stand-in for
+                      the /dev/<vg>/<lv> node) and lvremove deletes it
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+from fakelib import die, load_json, save_json, start, state_dir
+
+UNITS = {"b": 1, "s": 512, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+EXTENT = 4 << 20
+
+
+def _vgs() -> dict[str, int]:
+    out = {}
+    for spec in filter(None, os.environ.get("STORALLOC_FAKE_VGS", "").split(",")):
+        name, _, gib = spec.partition("=")
+        out[name.strip()] = int(float(gib or 1024) * (1 << 30))
+    return out
+
+
+def _state() -> dict[str, dict[str, int]]:
+    state = load_json(state_dir() / "lvm.json", {})
+    for vg in _vgs():
+        state.setdefault(vg, {})
+    return state
+
+
+def _save(state: dict[str, dict[str, int]]) -> None:
+    save_json(state_dir() / "lvm.json", state)
+
+
+def _vg_missing(vg: str) -> None:
+    die(f'  Volume group "{vg}" not found\n  Cannot process volume group {vg}', 5)
+
+
+def _dev(vg: str, lv: str) -> Path | None:
+    root = os.environ.get("STORALLOC_FAKE_DEV")
+    return Path(root, vg, lv) if root else None
+
+
+def _parse_size(text: str) -> int:
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([bBsSkKmMgGtT]?)", text)
+    if not m:
+        die(f'  Invalid argument for --size: {text}\n  Error during parsing of command line.', 3)
+    value = float(m[1]) * UNITS[(m[2] or "m").lower()]
+    return -(-int(value) // EXTENT) * EXTENT  # LVM rounds up to whole extents
+
+
+def lvcreate(args: list[str], fail: bool) -> None:
+    """lvcreate -y -L SIZE -n NAME VG."""
+    size = name = vg = None
+    it = iter(args)
+    for a in it:
+        if a in ("-L", "--size"):
+            size = _parse_size(next(it))
+        elif a in ("-n", "--name"):
+            name = next(it)
+        elif a in ("-y", "--yes"):
+            continue
+        elif a.startswith("-"):
+            die(f"lvcreate: unrecognized option '{a}'", 3)
+        else:
+            vg = a
+    if size is None or name is None or vg is None:
+        die("  Please specify either size or extents (not both).\n  Run `lvcreate --help'", 3)
+    state = _state()
+    if vg not in state:
+        _vg_missing(vg)
+    if name in state[vg]:
+        die(f'  Logical Volume "{name}" already exists in volume group "{vg}"', 5)
+    free = _vgs().get(vg, 1 << 40) - sum(state[vg].values())
+    if fail or size > free:
+        die(
+            f'  Volume group "{vg}" has insufficient free space ({max(free, 0) // EXTENT} '
+            f"extents): {size // EXTENT} required.",
+            5,
+        )
+    state[vg][name] = size
+    _save(state)
+    dev = _dev(vg, name)
+    if dev:
+        dev.parent.mkdir(parents=True, exist_ok=True)
+        with dev.open("wb") as f:
+            f.truncate(size)
+    print(f'  Logical volume "{name}" created.')
+
+
+def lvremove(args: list[str], fail: bool) -> None:
+    """lvremove -y VG/NAME."""
+    targets = [a for a in args if not a.startswith("-")]
+    if len(targets) != 1 or "/" not in targets[0]:
+        die("  Please enter one or more logical volume paths.\n  Run `lvremove --help'", 3)
+    vg, name = targets[0].split("/", 1)
+    state = _state()
+    if vg not in state:
+        _vg_missing(vg)
+    if name not in state[vg]:
+        die(f'  Failed to find logical volume "{vg}/{name}"', 5)
+    if fail:
+        die(f"  Logical volume {vg}/{name} in use.", 5)
+    del state[vg][name]
+    _save(state)
+    dev = _dev(vg, name)
+    if dev and dev.exists():
+        dev.unlink()
+    print(f'  Logical volume "{name}" successfully removed.')
+
+
+def lvs(args: list[str], fail: bool) -> None:
+    """lvs --noheadings -o lv_name VG (only the form the backend uses)."""
+    vgs = [a for a in args if not a.startswith("-") and a != "lv_name"]
+    state = _state()
+    if fail:
+        die("  Reading VG failed.", 5)
+    for vg in vgs:
+        if vg not in state:
+            _vg_missing(vg)
+        for name in sorted(state[vg]):
+            print(f"  {name}")
+
+
+def main(tool: str) -> None:
+    """Entry point of the lvcreate / lvremove / lvs scripts."""
+    args, fail = start(tool)
+    {"lvcreate": lvcreate, "lvremove": lvremove, "lvs": lvs}[tool](args, fail)
+    sys.exit(0)
