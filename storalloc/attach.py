@@ -92,7 +92,8 @@ def connect(
         if dev:
             log.warning("nvme connect exited %d but %s appeared", result.returncode, dev)
             return dev
-        raise AttachError(f"cannot connect to {nqn}: {CommandError(argv, result.returncode, result.stderr)}")
+        failure = CommandError(argv, result.returncode, result.stderr)
+        raise AttachError(f"cannot connect to {nqn}: {failure}")
     return _wait_for_device(nqn, sysfs_root, dev_root, timeout, sleep)
 
 

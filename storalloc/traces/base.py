@@ -138,28 +138,85 @@ class LineDict(dict):  # type: ignore[type-arg]
     line: int | None = None
 
 
-_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # C parser: ~10x faster on 24k jobs
+# The C parser when PyYAML has libyaml: events come ~6x faster than PyYAML's constructors
+# build objects, which matters for a 24k-job IOJobs.yml.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_NULLS = frozenset(("", "~", "null", "Null", "NULL"))
+_IGNORED = (yaml.StreamStartEvent, yaml.StreamEndEvent, yaml.DocumentEndEvent)
 
 
-class _LineLoader(_BaseLoader):  # type: ignore[misc,valid-type]
-    """Safe loader whose mappings are LineDicts, so errors can name a line."""
+class _Builder:
+    """Builds plain data from YAML events: mappings (LineDicts), lists and string scalars.
 
+    Plain null scalars become None; other scalars stay strings, which the field parsers
+    read as numbers or times. Anchors and aliases work; tags and merge keys are ignored.
+    """
 
-def _construct_map(loader: _LineLoader, node: yaml.MappingNode):  # type: ignore[no-untyped-def]
-    data = LineDict()
-    data.line = node.start_mark.line + 1
-    yield data  # yielded first so recursive structures resolve, as PyYAML does
-    data.update(loader.construct_mapping(node))
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.stack: list[list[object]] = []  # [container, has_key, key]
+        self.anchors: dict[str, object] = {}
+        self.root: object = None
+        self.documents = 0
 
+    def feed(self, event: yaml.Event) -> None:
+        line = event.start_mark.line + 1 if event.start_mark is not None else None
+        if isinstance(event, _IGNORED):
+            return
+        if isinstance(event, yaml.DocumentStartEvent):
+            self.documents += 1
+            if self.documents > 1:
+                raise TraceError(self.path, line, "expected a single YAML document, got more")
+            return
+        if isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+            self.stack.pop()
+            return
+        value = self._value(event, line)
+        self._attach(value, line)
+        if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            self.stack.append([value, False, None])
 
-_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+    def _value(self, event: yaml.Event, line: int | None) -> object:
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor not in self.anchors:
+                raise TraceError(self.path, line, f"unknown YAML alias *{event.anchor}")
+            return self.anchors[event.anchor]
+        if isinstance(event, yaml.ScalarEvent):
+            plain_null = event.implicit[0] and event.value in _NULLS
+            value: object = None if plain_null else event.value
+        elif isinstance(event, yaml.MappingStartEvent):
+            value = LineDict()
+            value.line = line
+        else:
+            value = []
+        if getattr(event, "anchor", None):
+            self.anchors[event.anchor] = value
+        return value
+
+    def _attach(self, value: object, line: int | None) -> None:
+        if not self.stack:
+            self.root = value
+            return
+        top = self.stack[-1]
+        container = top[0]
+        if isinstance(container, list):
+            container.append(value)
+        elif not top[1]:
+            if isinstance(value, dict | list):
+                raise TraceError(self.path, line, "a YAML mapping key must be a scalar")
+            top[1], top[2] = True, value
+        else:
+            container[top[2]] = value  # type: ignore[index]
+            top[1] = False
 
 
 def load_yaml(path: Path) -> object:
     """Parse one YAML document; syntax errors and truncation raise TraceError with the line."""
+    builder = _Builder(path)
     try:
         with open_binary(path) as stream:
-            return yaml.load(stream, Loader=_LineLoader)  # a safe loader (CSafeLoader subclass)
+            for event in yaml.parse(stream, Loader=_Loader):
+                builder.feed(event)
     except (OSError, EOFError) as err:
         detail = getattr(err, "strerror", None) or err
         raise TraceError(path, None, f"cannot read: {detail}") from err
@@ -170,3 +227,4 @@ def load_yaml(path: Path) -> object:
         raise TraceError(path, line, f"invalid YAML (truncated file?): {problem}") from err
     except yaml.YAMLError as err:
         raise TraceError(path, None, f"invalid YAML: {err}") from err
+    return builder.root

@@ -8,7 +8,14 @@ import re
 
 from storalloc.units import parse_size_gb
 
-__all__ = ["FieldError", "parse_capacity", "parse_duration", "parse_time", "parse_user"]
+__all__ = [
+    "FieldError",
+    "parse_capacity",
+    "parse_count",
+    "parse_duration",
+    "parse_time",
+    "parse_user",
+]
 
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION_RE = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([smhd]?)", re.A)
@@ -89,6 +96,14 @@ def parse_capacity(field: str, value: object) -> float:
         except ValueError as err:
             raise FieldError(field, "a size such as 200, 500M, 200G or 2T", value) from err
     raise FieldError(field, "a positive number of GB or a size such as 500M, 200G, 2T", value)
+
+
+def parse_count(field: str, value: object, what: str = "a number >= 0") -> float:
+    """A finite number >= 0 (e.g. bytes) from a number or a numeric string."""
+    number = _number(value)
+    if number is None or number < 0:
+        raise FieldError(field, what, value)
+    return number
 
 
 def parse_user(field: str, value: object, default: str = "trace") -> str:

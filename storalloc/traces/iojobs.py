@@ -12,18 +12,12 @@ from storalloc.traces.base import (
     TraceError,
     TraceRecord,
 )
-from storalloc.traces.fields import FieldError, parse_time
+from storalloc.traces.fields import FieldError, parse_count, parse_time
 
 __all__ = ["job_record", "read_iojobs_data"]
 
 BYTES_PER_GB = 1e9
 _REQUIRED = ("id", "startTime", "endTime", "writtenBytes", "readBytes")
-
-
-def _bytes(field: str, value: object) -> int | float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise FieldError(field, "a number of bytes >= 0", value)
-    return value
 
 
 def job_record(job: Mapping[str, object]) -> TraceRecord | None:
@@ -36,17 +30,18 @@ def job_record(job: Mapping[str, object]) -> TraceRecord | None:
         if key not in job:
             raise FieldError(key, "a value (the key is required)", None)
     job_id = job["id"]
-    if isinstance(job_id, bool) or not isinstance(job_id, str | int):
-        raise FieldError("id", "a string or an integer", job_id)
+    if not isinstance(job_id, str) or not job_id.strip():
+        raise FieldError("id", "a job id", job_id)
     begin = parse_time("startTime", job["startTime"])
     end = parse_time("endTime", job["endTime"])
     if end < begin:
         raise FieldError("endTime", f"a time at or after startTime ({begin:g})", job["endTime"])
-    moved = max(_bytes("writtenBytes", job["writtenBytes"]), _bytes("readBytes", job["readBytes"]))
+    written = parse_count("writtenBytes", job["writtenBytes"], "a number of bytes >= 0")
+    moved = max(written, parse_count("readBytes", job["readBytes"], "a number of bytes >= 0"))
     if moved == 0:
         return None
     return TraceRecord(
-        id=str(job_id),
+        id=job_id.strip(),
         submit=begin,
         start=None,
         duration=max(end - begin, MIN_MEASURED_DURATION),

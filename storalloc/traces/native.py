@@ -7,6 +7,7 @@ import io
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TextIO
 
 import yaml
 
@@ -40,10 +41,10 @@ def make_record(fields: Mapping[str, object], default_id: str) -> TraceRecord:
     raw_id = fields.get("id")
     if raw_id in (None, ""):
         record_id = default_id
-    elif isinstance(raw_id, str | int) and not isinstance(raw_id, bool):
-        record_id = str(raw_id).strip()
+    elif isinstance(raw_id, str):
+        record_id = raw_id.strip()
     else:
-        raise FieldError("id", "a string or an integer", raw_id)
+        raise FieldError("id", "a string", raw_id)
     return TraceRecord(
         id=record_id,
         submit=submit,
@@ -63,7 +64,7 @@ def read_yaml_data(data: object, path: Path, sink: Collector) -> None:
     if unknown:
         problem = f"unknown key(s) {', '.join(unknown)}: expected version, requests"
         raise TraceError(path, line, problem)
-    if data.get("version") != VERSION:
+    if data.get("version") not in (VERSION, str(VERSION)):
         raise TraceError(path, line, f"version: expected {VERSION}, got {data.get('version')!r}")
     requests = data.get("requests")
     if not isinstance(requests, list):
@@ -122,34 +123,46 @@ def read_csv(path: Path, sink: Collector) -> None:
         raise TraceError(path, None, "empty file: expected a header line submit,start,...")
 
 
-def write_native_csv(records: Iterable[TraceRecord], path: str | os.PathLike[str]) -> None:
-    """Write ``records`` as native CSV; floats use repr so reading back gives equal records."""
-    with open(path, "w", encoding="utf-8", newline="") as out:
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(CSV_COLUMNS)
-        for r in records:
-            start = "" if r.start is None else repr(r.start)
-            row = [repr(r.submit), start, repr(r.duration), repr(r.capacity), r.user, r.id]
-            writer.writerow(row)
+def _write(text: str, target: str | os.PathLike[str] | TextIO) -> None:
+    if isinstance(target, str | os.PathLike):
+        Path(target).write_text(text, encoding="utf-8")
+    else:
+        target.write(text)
 
 
-def write_native_yaml(records: Iterable[TraceRecord], path: str | os.PathLike[str]) -> None:
-    """Write ``records`` as native YAML ``{version: 1, requests: [...]}``."""
-    requests = []
+def write_native_csv(
+    records: Iterable[TraceRecord], target: str | os.PathLike[str] | TextIO
+) -> None:
+    """Write ``records`` as native CSV to a path or text stream.
+
+    Floats are written with repr, so reading the file back gives equal records.
+    """
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for r in records:
+        start = "" if r.start is None else repr(r.start)
+        writer.writerow([repr(r.submit), start, repr(r.duration), repr(r.capacity), r.user, r.id])
+    _write(out.getvalue(), target)
+
+
+def write_native_yaml(
+    records: Iterable[TraceRecord], target: str | os.PathLike[str] | TextIO
+) -> None:
+    """Write ``records`` as native YAML ``{version: 1, requests: [...]}`` to a path or stream."""
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    out = io.StringIO()
+    out.write(f"version: {VERSION}\nrequests:\n")
+    empty = True
     for r in records:
         item: dict[str, object] = {"id": r.id, "submit": r.submit}
         if r.start is not None:
             item["start"] = r.start
         item.update(duration=r.duration, capacity=r.capacity, user=r.user)
-        requests.append(item)
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    text = io.StringIO()
-    # One flow mapping per request keeps a 24k-request file readable and line-addressable.
-    yaml.dump({"version": VERSION}, text, Dumper=dumper, sort_keys=False)
-    text.write("requests:\n")
-    for item in requests:
+        # One flow mapping per line keeps a 24k-request file readable and line-addressable.
         line = yaml.dump(item, Dumper=dumper, sort_keys=False, default_flow_style=True, width=2**31)
-        text.write(f"- {line}")
-    if not requests:
-        text.write("  []\n")
-    Path(path).write_text(text.getvalue(), encoding="utf-8")
+        out.write(f"- {line}")
+        empty = False
+    if empty:
+        out.write("  []\n")
+    _write(out.getvalue(), target)

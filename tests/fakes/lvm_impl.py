@@ -50,7 +50,7 @@ def _dev(vg: str, lv: str) -> Path | None:
 def _parse_size(text: str) -> int:
     m = re.fullmatch(r"(\d+(?:\.\d+)?)([bBsSkKmMgGtT]?)", text)
     if not m:
-        die(f'  Invalid argument for --size: {text}\n  Error during parsing of command line.', 3)
+        die(f"  Invalid argument for --size: {text}\n  Error during parsing of command line.", 3)
     value = float(m[1]) * UNITS[(m[2] or "m").lower()]
     return -(-int(value) // EXTENT) * EXTENT  # LVM rounds up to whole extents
 

@@ -48,8 +48,11 @@ def _restore_subsystem(sub: dict, partial: dict, host_nqns: set[str]) -> list[st
         path = ns.get("device", {}).get("path", "")
         made["namespaces"].append({**ns, "enable": 0})
         if ns.get("enable") and not os.path.exists(path):
-            _abort(partial, f"Cannot enable /sys/kernel/config/nvmet/subsystems/{nqn}/"
-                   f"namespaces/{ns.get('nsid')}: [Errno 2] No such file or directory (1)")
+            _abort(
+                partial,
+                f"Cannot enable /sys/kernel/config/nvmet/subsystems/{nqn}/"
+                f"namespaces/{ns.get('nsid')}: [Errno 2] No such file or directory (1)",
+            )
         made["namespaces"][-1]["enable"] = int(ns.get("enable", 0))
     skip = os.environ.get("STORALLOC_FAKE_NVMETCLI_SKIP")
     for host in sub.get("allowed_hosts", []):
