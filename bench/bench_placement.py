@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from storalloc.cluster import Cluster, Disk, Extent, Node  # noqa: E402
-from storalloc.registry import STRATEGIES, load  # noqa: E402
-from storalloc.strategies.base import PlacementRequest, place_parts  # noqa: E402
+from storalloc.cluster import Cluster, Disk, Extent, Node
+from storalloc.registry import STRATEGIES, load
+from storalloc.strategies.base import PlacementRequest, place_parts
 
 NOW = 1_700_000_000.0
 HOUR = 3600.0

@@ -30,6 +30,15 @@ def backing(tmp_path: Path) -> str:
     return str(path)
 
 
+def short(cfs: FakeConfigfs) -> list[str]:
+    """Recorded changes as `op last-path-component[=value]`."""
+    out = []
+    for op, p in cfs.configfs_ops():
+        head, eq, value = p.partition("=")
+        out.append(f"{op} {head.split('/')[-1]}{eq}{value}")
+    return out
+
+
 def driver(cfs: FakeConfigfs) -> ConfigfsDriver:
     return ConfigfsDriver(PORT, root=str(cfs.root), fs=cfs)
 
@@ -65,7 +74,7 @@ def test_export_order_sets_path_before_enable_and_port_last(
     cfs: FakeConfigfs, backing: str
 ) -> None:
     driver(cfs).export(NQN, Namespace(backing, buffered_io=True), HOSTNQN, allow_any_host=False)
-    ops = [f"{op} {p.split('/')[-1]}" for op, p in cfs.configfs_ops()]
+    ops = short(cfs)
     assert ops == [
         f"mkdir {NQN}",
         "write attr_allow_any_host=0",
@@ -124,7 +133,7 @@ def test_teardown_order_and_cleanup(cfs: FakeConfigfs, backing: str) -> None:
     d.export(NQN, Namespace(backing), HOSTNQN, allow_any_host=False)
     cfs.ops.clear()
     assert d.unexport(NQN) == [backing]
-    ops = [f"{op} {p.split('/')[-1]}" for op, p in cfs.configfs_ops()]
+    ops = short(cfs)
     assert ops == [
         f"unlink {NQN}",
         "rmdir 1",
@@ -175,7 +184,15 @@ def test_duplicate_export_is_refused_without_damage(cfs: FakeConfigfs, backing: 
     assert cfs.tree() == before
 
 
-@pytest.mark.parametrize("step", range(1, 15))
+EXPORT_STEPS = 13
+
+
+def test_export_takes_the_expected_number_of_steps(cfs: FakeConfigfs, backing: str) -> None:
+    driver(cfs).export(NQN, Namespace(backing), HOSTNQN, allow_any_host=False)
+    assert cfs.changes == EXPORT_STEPS
+
+
+@pytest.mark.parametrize("step", range(1, EXPORT_STEPS + 1))
 def test_failure_at_any_step_rolls_back_completely(tmp_path: Path, backing: str, step: int) -> None:
     cfs = FakeConfigfs(tmp_path / "nvmet", fail_at=step)
     with pytest.raises(BackendError, match="injected failure"):

@@ -1,8 +1,9 @@
-"""Bandwidth figures shared by `worst_case` and `best_bandwidth`, and their best-first search.
+"""Bandwidth figures of the bandwidth strategies, and branch-and-bound searches for the best disk.
 
-Both strategies rank the fitting disks by the write bandwidth a newcomer can expect over its
-window and pick the highest. Figures are compared after rounding to `FIGURE_DIGITS` decimals
-(1 KB/s), so that float noise never decides between two mathematically equal disks: equal
+`worst_case` and `best_bandwidth` rank the fitting disks by the write bandwidth a newcomer can
+expect over its window and pick the highest; `worst_fit` and `best_fit` reuse `bounded_max`.
+Figures are compared after rounding to `FIGURE_DIGITS` decimals (1 KB/s, or 1 KB of free
+space), so that float noise never decides between two mathematically equal disks: equal
 rounded figures are ties, broken by (node, disk) order.
 """
 
@@ -156,5 +157,27 @@ def best_first(
     return None
 
 
+def bounded_max(
+    fitting: Sequence[Disk],
+    upper: Callable[[Disk], float],
+    exact: Callable[[Disk], float],
+) -> Disk | None:
+    """The disk with the highest rank(exact(disk)), ties by (node, disk), given a cheap
+    `upper(disk) >= exact(disk)`: exact values are computed in descending bound order until
+    no remaining bound can beat (or tie earlier than) the best one found."""
+    order = sorted((-_upper_rank(upper(d)), d.key, d) for d in fitting)
+    best: Disk | None = None
+    best_rank = 0.0
+    for neg_bound, key, disk in order:
+        if best is not None and (
+            -neg_bound < best_rank or (-neg_bound == best_rank and key > best.key)
+        ):
+            break
+        value = rank(exact(disk))
+        if best is None or value > best_rank or (value == best_rank and key < best.key):
+            best, best_rank = disk, value
+    return best
+
+
 def _upper_rank(bound: float) -> float:
-    return rank(bound * (1 + BOUND_SLACK))
+    return rank(bound + abs(bound) * BOUND_SLACK)

@@ -1,5 +1,7 @@
-"""best_bandwidth: the disk with the most write bandwidth for a newcomer that shares, at
-each instant, with the allocations present then, the node's link capping all its disks."""
+"""best_bandwidth: most write bandwidth when sharing, instant by instant, with what is present.
+
+The node's link caps all its disks together; see doc/strategies.md.
+"""
 
 from __future__ import annotations
 

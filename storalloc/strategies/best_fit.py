@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from storalloc.cluster import Disk
-from storalloc.strategies.bandwidth import rank
+from storalloc.strategies.bandwidth import bounded_max
 from storalloc.strategies.base import (
     ClusterView,
     Decision,
@@ -24,6 +24,10 @@ class BestFit:
         return place_parts(request, view, _least_free)
 
 
-def _least_free(decision: Decision, size: float, fitting: list[Disk]) -> Disk:
-    # `min` keeps the first of equal keys, and `fitting` is in (node, disk) order.
-    return min(fitting, key=lambda d: rank(decision.free(d)))
+def _least_free(decision: Decision, size: float, fitting: list[Disk]) -> Disk | None:
+    # Maximise −free. The free space over any window is at least capacity − the disk's
+    # all-time peak (cached), which bounds −free from above without scanning the window.
+    def upper(disk: Disk) -> float:
+        return disk.usage.peak_all() + decision.pending_gb(disk) - disk.capacity
+
+    return bounded_max(fitting, upper, lambda disk: -decision.free(disk))

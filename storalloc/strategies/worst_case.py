@@ -1,5 +1,8 @@
-"""worst_case (the default): the disk with the most write bandwidth for a newcomer that
-shares equally with every allocation overlapping its window, capped by its node's link."""
+"""worst_case (the default): most write bandwidth when sharing with every overlapping booking.
+
+The newcomer splits the disk's write bandwidth, and its node's link, equally with all the
+allocations that overlap its window, while any is present; see doc/strategies.md.
+"""
 
 from __future__ import annotations
 

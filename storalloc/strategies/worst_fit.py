@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from storalloc.cluster import Disk
-from storalloc.strategies.bandwidth import rank
+from storalloc.strategies.bandwidth import bounded_max
 from storalloc.strategies.base import (
     ClusterView,
     Decision,
@@ -24,6 +24,12 @@ class WorstFit:
         return place_parts(request, view, _most_free)
 
 
-def _most_free(decision: Decision, size: float, fitting: list[Disk]) -> Disk:
-    # `max` keeps the first of equal keys, and `fitting` is in (node, disk) order.
-    return max(fitting, key=lambda d: rank(decision.free(d)))
+def _most_free(decision: Decision, size: float, fitting: list[Disk]) -> Disk | None:
+    start = decision.request.start
+
+    def upper(disk: Disk) -> float:
+        # The window's peak is at least the usage at its first instant, and used_at is a
+        # single bisection where the peak scans the whole window.
+        return disk.capacity - disk.usage.used_at(start) - decision.pending_gb(disk)
+
+    return bounded_max(fitting, upper, decision.free)

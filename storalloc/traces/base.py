@@ -124,7 +124,9 @@ def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
         with open_binary(path) as stream:
             # Decoding line by line (not by buffered chunk) makes the error's line exact.
             for number, raw in enumerate(stream, start=1):
-                yield number, raw.decode("utf-8").rstrip("\r\n")
+                # utf-8-sig drops the byte-order mark spreadsheets put at the start.
+                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+                yield number, text.rstrip("\r\n")
     except UnicodeDecodeError as err:
         raise TraceError(path, number, f"not UTF-8 text: {err.reason}") from err
     except (OSError, EOFError) as err:
@@ -160,25 +162,27 @@ class _Builder:
         self.documents = 0
 
     def feed(self, event: yaml.Event) -> None:
-        line = event.start_mark.line + 1 if event.start_mark is not None else None
-        if isinstance(event, _IGNORED):
-            return
-        if isinstance(event, yaml.DocumentStartEvent):
+        kind = type(event)
+        if kind is yaml.ScalarEvent and not event.anchor:  # the bulk of events: keep it short
+            plain_null = event.implicit[0] and event.value in _NULLS
+            self._attach(None if plain_null else event.value, event)
+        elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+            self.stack.pop()
+        elif kind is yaml.DocumentStartEvent:
             self.documents += 1
             if self.documents > 1:
+                line = event.start_mark.line + 1
                 raise TraceError(self.path, line, "expected a single YAML document, got more")
-            return
-        if isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
-            self.stack.pop()
-            return
-        value = self._value(event, line)
-        self._attach(value, line)
-        if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
-            self.stack.append([value, False, None])
+        elif not isinstance(event, _IGNORED):
+            value = self._value(event)
+            self._attach(value, event)
+            if kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                self.stack.append([value, False, None])
 
-    def _value(self, event: yaml.Event, line: int | None) -> object:
+    def _value(self, event: yaml.Event) -> object:
         if isinstance(event, yaml.AliasEvent):
             if event.anchor not in self.anchors:
+                line = event.start_mark.line + 1
                 raise TraceError(self.path, line, f"unknown YAML alias *{event.anchor}")
             return self.anchors[event.anchor]
         if isinstance(event, yaml.ScalarEvent):
@@ -186,23 +190,24 @@ class _Builder:
             value: object = None if plain_null else event.value
         elif isinstance(event, yaml.MappingStartEvent):
             value = LineDict()
-            value.line = line
+            value.line = event.start_mark.line + 1
         else:
             value = []
-        if getattr(event, "anchor", None):
+        if event.anchor:
             self.anchors[event.anchor] = value
         return value
 
-    def _attach(self, value: object, line: int | None) -> None:
+    def _attach(self, value: object, event: yaml.Event) -> None:
         if not self.stack:
             self.root = value
             return
         top = self.stack[-1]
         container = top[0]
-        if isinstance(container, list):
+        if type(container) is list:
             container.append(value)
         elif not top[1]:
             if isinstance(value, dict | list):
+                line = event.start_mark.line + 1
                 raise TraceError(self.path, line, "a YAML mapping key must be a scalar")
             top[1], top[2] = True, value
         else:

@@ -123,6 +123,15 @@ def read_csv(path: Path, sink: Collector) -> None:
         raise TraceError(path, None, "empty file: expected a header line submit,start,...")
 
 
+def _check_single_line(record: TraceRecord) -> None:
+    for name in ("id", "user"):
+        value = getattr(record, name)
+        if not value or value != value.strip() or any(c in value for c in "\r\n\x00"):
+            raise ValueError(
+                f"{name}: expected a single-line, non-empty, stripped text, got {value!r}"
+            )
+
+
 def _write(text: str, target: str | os.PathLike[str] | TextIO) -> None:
     if isinstance(target, str | os.PathLike):
         Path(target).write_text(text, encoding="utf-8")
@@ -141,6 +150,7 @@ def write_native_csv(
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for r in records:
+        _check_single_line(r)
         start = "" if r.start is None else repr(r.start)
         writer.writerow([repr(r.submit), start, repr(r.duration), repr(r.capacity), r.user, r.id])
     _write(out.getvalue(), target)
@@ -155,6 +165,7 @@ def write_native_yaml(
     out.write(f"version: {VERSION}\nrequests:\n")
     empty = True
     for r in records:
+        _check_single_line(r)
         item: dict[str, object] = {"id": r.id, "submit": r.submit}
         if r.start is not None:
             item["start"] = r.start
