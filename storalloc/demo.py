@@ -31,6 +31,7 @@ class Daemon:
     def __init__(self, argv: list[str]) -> None:
         self.argv = argv
         self.lines: list[str] = []
+        self.eof = False
         self._changed = threading.Condition()
         self.proc = subprocess.Popen(
             [sys.executable, *argv], cwd=ROOT, stdout=subprocess.PIPE,
@@ -45,6 +46,7 @@ class Daemon:
                 self.lines.append(line.rstrip("\n"))
                 self._changed.notify_all()
         with self._changed:
+            self.eof = True
             self._changed.notify_all()
 
     def wait_for(self, text: str, timeout: float = TIMEOUT) -> None:
@@ -52,12 +54,9 @@ class Daemon:
         with self._changed:
             while not any(text in line for line in self.lines):
                 left = deadline - time.monotonic()
-                if left <= 0 or self.proc.poll() is not None and not self._pending():
+                if left <= 0 or self.eof:
                     raise RuntimeError(f"{self.argv[0]} did not print {text!r}:\n" + self.text())
                 self._changed.wait(min(left, 0.5))
-
-    def _pending(self) -> bool:
-        return self.proc.stdout is not None and not self.proc.stdout.closed
 
     def stop(self) -> int:
         if self.proc.poll() is None:

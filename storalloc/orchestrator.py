@@ -15,6 +15,7 @@ from typing import Any
 import zmq
 
 from storalloc import protocol as p
+from storalloc import state
 from storalloc.clock import Clock, LiveClock, VirtualClock
 from storalloc.cluster import Cluster, Disk, Node
 from storalloc.jobs import Job
@@ -56,6 +57,7 @@ class Orchestrator:
         heartbeat_timeout: float = 15.0,
         simulate: bool = False,
         report_builder: Callable[[Scheduler, list[Job]], dict] | None = None,
+        state_file: str | None = None,
         context: zmq.Context | None = None,
     ) -> None:
         self.ctx = context or zmq.Context.instance()
@@ -79,6 +81,12 @@ class Orchestrator:
         self._liveness_period = heartbeat_interval
         self._stop = False
         self._trace_started = False
+        self.state_file = state_file
+        self._dirty = False
+        if state_file:
+            saved = state.load(state_file)
+            if saved is not None:
+                state.restore(self.scheduler, saved, state_file)
 
     def stop(self) -> None:
         """Ask the loop to return; safe to call from a signal handler."""
@@ -112,6 +120,9 @@ class Orchestrator:
             if self.clients.socket in events:
                 self._drain(self.clients, self._on_client)
             self._housekeeping()
+            if self._dirty and self.state_file:
+                self._dirty = False
+                state.save(self.state_file, self.scheduler)
 
     def _timeout_ms(self) -> int:
         deadlines = [self._next_liveness - time.monotonic()]
@@ -130,8 +141,8 @@ class Orchestrator:
             handle(frames[0], frames[1:])
 
     def _housekeeping(self) -> None:
-        if not self.simulate:
-            self.timers.run_due(self.clock.now())
+        if not self.simulate and self.timers.run_due(self.clock.now()):
+            self._dirty = True
         now = time.monotonic()
         if now >= self._next_liveness:
             self._next_liveness = now + self._liveness_period
@@ -139,6 +150,7 @@ class Orchestrator:
                 if now - seen > self.heartbeat_timeout:
                     del self.last_seen[node]
                     self.scheduler.node_down(node)
+                    self._dirty = True
 
     # --- clients -----------------------------------------------------------------------
 
@@ -150,6 +162,8 @@ class Orchestrator:
             self.clients.send(address, p.Error(code=exc.code, message=str(exc)))
             return
         request_id = getattr(msg, "request_id", None)
+        if not isinstance(msg, p.ListJobs | p.ShowJob):
+            self._dirty = True
         try:
             reply = self._serve_client(address, msg)
         except SchedulerError as exc:
@@ -220,6 +234,8 @@ class Orchestrator:
         node = self.node_of_address.get(address)
         if node is not None:
             self.last_seen[node] = time.monotonic()
+        if not isinstance(msg, p.Heartbeat):
+            self._dirty = True
         match msg:
             case p.Register():
                 index = self.scheduler.register_node(_node_from(msg), address, msg.exports)

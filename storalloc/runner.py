@@ -77,12 +77,16 @@ class Runner:
         if timeout <= 0:
             raise ValueError(f"runner timeout must be > 0, got {timeout!r}")
         self.timeout = timeout
+        self.extra_env = dict(env or {})
+
+    def environ(self) -> dict[str, str]:
+        """Environment of the commands: ours, plus extras, in the C locale."""
         # C locale: the tools' messages are parsed and quoted, keep them stable and English.
-        self.env = {**os.environ, **(env or {}), "LC_ALL": "C"}
+        return {**os.environ, **self.extra_env, "LC_ALL": "C"}
 
     def which(self, name: str) -> str | None:
-        """Full path of `name` on the runner's PATH, or None."""
-        return shutil.which(name, path=self.env.get("PATH"))
+        """Full path of `name` on the commands' PATH, or None."""
+        return shutil.which(name, path=self.environ().get("PATH"))
 
     def note(self, message: str) -> None:
         """Record a side remark (dry runs print it, real runs only log it)."""
@@ -109,7 +113,7 @@ class Runner:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
-                env=self.env,
+                env=self.environ(),
                 start_new_session=True,
             )
         except FileNotFoundError:

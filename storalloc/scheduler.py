@@ -95,7 +95,7 @@ class Scheduler:
         self.history: deque[Job] = deque(maxlen=history)  # ended jobs, for --show
         self.waiting: list[Job] = []  # PENDING jobs in submission order
         self.node_address: dict[int, Any] = {}
-        self._next_id = 0
+        self.next_id = 0
 
     # --- admission ---------------------------------------------------------------------
 
@@ -117,13 +117,13 @@ class Scheduler:
         """Admit a request: refuse it, start it, or book it at its earliest start."""
         now = self.clock.now()
         job = Job(
-            id=self._next_id, user=user, size=size, duration=duration, submit=now,
+            id=self.next_id, user=user, size=size, duration=duration, submit=now,
             begin=max(now, begin) if begin is not None else now,
             parts=split_parts(size, stripes, self.block_size), client=client,
             request_id=request_id, hostnqn=hostnqn, immediate=immediate,
             trace_id=trace_id, quiet=quiet,
         )  # fmt: skip
-        self._next_id += 1
+        self.next_id += 1
         job.exports = [None] * len(job.parts)
         job.connections = [None] * len(job.parts)
         log.debug("[%05d] New incoming request: [%s]", job.id, format_request(size, duration))
@@ -139,6 +139,19 @@ class Scheduler:
             job.timers.append(self.timers.schedule(now + immediate, self._give_up, job))
         self._plan(job)
         return job
+
+    def adopt(self, job: Job) -> None:
+        """Take back an active job restored from a state file (see storalloc.state)."""
+        self.jobs[job.id] = job
+        self.next_id = max(self.next_id, job.id + 1)
+        if job.start is not None and job.extents:
+            self.cluster.book(job.extents, job.start, job.start + job.duration)
+        if job.state is State.PENDING:
+            self.waiting.append(job)
+            if job.start is not None:  # else it is planned when a node registers
+                job.timers.append(self.timers.schedule(job.start, self._start, job))
+        else:
+            job.timers.append(self.timers.schedule(job.end, self._expire, job))
 
     def _never_fits(self, job: Job) -> str:
         """Why the job could not fit even on the empty cluster (down nodes included, since

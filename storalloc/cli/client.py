@@ -7,6 +7,7 @@ import argparse
 import getpass
 import os
 import signal
+from collections.abc import Callable
 from datetime import datetime
 
 from storalloc import protocol as p
@@ -28,7 +29,9 @@ from storalloc.config import ConfigError, load_client_config
 from storalloc.units import parse_begin, parse_size_gb, parse_time_limit
 
 
-def _arg(parse):  # noqa: ANN001, ANN202 - wraps a units parser for argparse
+def _arg(parse: Callable[[str], object]) -> Callable[[str], object]:
+    """An argparse `type=` from a units parser: its ValueError becomes a usage error."""
+
     def convert(text: str) -> object:
         try:
             return parse(text)
@@ -98,8 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_action(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
-    actions = [name for name in ("list", "show", "release", "trace")
-               if getattr(args, name) not in (None, False)]
+    # Job 0 is falsy: test for "given" explicitly.
+    given = {"list": args.list, "show": args.show is not None,
+             "release": args.release is not None, "trace": args.trace is not None}
+    actions = [name for name, on in given.items() if on]
     if len(actions) > 1:
         parser.error(f"choose one action, got --{' and --'.join(actions)}")
     if actions:

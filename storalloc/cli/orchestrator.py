@@ -61,8 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, registry.PluginError) as exc:
         error(PROG, str(exc))
         return EXIT_FAILED
+    import zmq
+
     from storalloc.orchestrator import Orchestrator  # zmq only once the config is sound
     from storalloc.report import build_report
+    from storalloc.state import StateError
 
     try:
         orch = Orchestrator(
@@ -71,9 +74,12 @@ def main(argv: list[str] | None = None) -> int:
             strategy=strategy, block_size=cfg.block_size, admins=frozenset(cfg.admins),
             heartbeat_interval=cfg.heartbeat_interval,
             heartbeat_timeout=cfg.heartbeat_timeout, simulate=args.simulate,
-            report_builder=build_report,
+            report_builder=build_report, state_file=cfg.state_file,
         )  # fmt: skip
-    except Exception as exc:  # zmq bind errors: address in use, bad interface
+    except StateError as exc:
+        error(PROG, str(exc))
+        return EXIT_FAILED
+    except zmq.ZMQError as exc:  # address in use, bad interface
         error(PROG, f"cannot listen: {exc}")
         return EXIT_FAILED
     if args.print_endpoints:

@@ -18,9 +18,10 @@ from storalloc.strategies.base import Decision
 
 #: Decimals (GBps) kept when comparing figures; 6 decimals is 1 KB/s.
 FIGURE_DIGITS = 6
-#: Relative margin added to upper bounds: their float sums round differently from the exact
-#: figure's, and a bound must never fall below the figure it bounds.
-BOUND_SLACK = 1e-9
+#: Relative margin added to float-summed upper bounds: they round differently from the exact
+#: figure's sum, and a bound must never fall below the figure it bounds. 1e-10 covers ~1e5
+#: summed segments yet stays far below the rounding unit for figures up to 1000 GBps.
+BOUND_SLACK = 1e-10
 
 NodeValue = Callable[[Node], float]
 DiskValue = Callable[[Disk, float], float]
@@ -161,11 +162,13 @@ def bounded_max(
     fitting: Sequence[Disk],
     upper: Callable[[Disk], float],
     exact: Callable[[Disk], float],
+    slack: float = BOUND_SLACK,
 ) -> Disk | None:
     """The disk with the highest rank(exact(disk)), ties by (node, disk), given a cheap
     `upper(disk) >= exact(disk)`: exact values are computed in descending bound order until
-    no remaining bound can beat (or tie earlier than) the best one found."""
-    order = sorted((-_upper_rank(upper(d)), d.key, d) for d in fitting)
+    no remaining bound can beat (or tie earlier than) the best one found. `slack` may be 0
+    when the bound is computed so that it can never round below the exact value."""
+    order = sorted((-_upper_rank(upper(d), slack), d.key, d) for d in fitting)
     best: Disk | None = None
     best_rank = 0.0
     for neg_bound, key, disk in order:
@@ -179,5 +182,5 @@ def bounded_max(
     return best
 
 
-def _upper_rank(bound: float) -> float:
-    return rank(bound + abs(bound) * BOUND_SLACK)
+def _upper_rank(bound: float, slack: float = BOUND_SLACK) -> float:
+    return rank(bound + abs(bound) * slack)

@@ -26,8 +26,9 @@ class BestFit:
 
 def _least_free(decision: Decision, size: float, fitting: list[Disk]) -> Disk | None:
     # Maximise −free. The free space over any window is at least capacity − the disk's
-    # all-time peak (cached), which bounds −free from above without scanning the window.
+    # all-time peak (cached), which bounds −free from above without scanning the window;
+    # computed like Decision.free, so it never rounds below it: no slack needed.
     def upper(disk: Disk) -> float:
-        return disk.usage.peak_all() + decision.pending_gb(disk) - disk.capacity
+        return -((disk.capacity - disk.usage.peak_all()) - decision.pending_gb(disk))
 
-    return bounded_max(fitting, upper, lambda disk: -decision.free(disk))
+    return bounded_max(fitting, upper, lambda disk: -decision.free(disk), slack=0.0)

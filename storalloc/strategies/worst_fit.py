@@ -29,7 +29,8 @@ def _most_free(decision: Decision, size: float, fitting: list[Disk]) -> Disk | N
 
     def upper(disk: Disk) -> float:
         # The window's peak is at least the usage at its first instant, and used_at is a
-        # single bisection where the peak scans the whole window.
-        return disk.capacity - disk.usage.used_at(start) - decision.pending_gb(disk)
+        # single bisection where the peak scans the whole window. Same float operations as
+        # Decision.free, so the bound never rounds below it: no slack needed.
+        return (disk.capacity - disk.usage.used_at(start)) - decision.pending_gb(disk)
 
-    return bounded_max(fitting, upper, decision.free)
+    return bounded_max(fitting, upper, decision.free, slack=0.0)

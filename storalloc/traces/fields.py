@@ -10,6 +10,7 @@ from storalloc.units import parse_size_gb
 
 __all__ = [
     "FieldError",
+    "MissingField",
     "parse_capacity",
     "parse_count",
     "parse_duration",
@@ -28,6 +29,13 @@ class FieldError(ValueError):
 
     def __init__(self, field: str, expected: str, value: object) -> None:
         super().__init__(f"{field}: expected {expected}, got {value!r}")
+
+
+class MissingField(FieldError):
+    """A required field is absent or empty."""
+
+    def __init__(self, field: str) -> None:
+        ValueError.__init__(self, f"{field}: missing (the field is required)")
 
 
 def _number(value: object) -> float | None:

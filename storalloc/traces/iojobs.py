@@ -12,7 +12,7 @@ from storalloc.traces.base import (
     TraceError,
     TraceRecord,
 )
-from storalloc.traces.fields import FieldError, parse_count, parse_time
+from storalloc.traces.fields import FieldError, MissingField, parse_count, parse_time
 
 __all__ = ["job_record", "read_iojobs_data"]
 
@@ -28,7 +28,7 @@ def job_record(job: Mapping[str, object]) -> TraceRecord | None:
     """
     for key in _REQUIRED:
         if key not in job:
-            raise FieldError(key, "a value (the key is required)", None)
+            raise MissingField(key)
     job_id = job["id"]
     if not isinstance(job_id, str) or not job_id.strip():
         raise FieldError("id", "a job id", job_id)

@@ -14,6 +14,7 @@ import yaml
 from storalloc.traces.base import Collector, LineDict, TraceError, TraceRecord, iter_lines
 from storalloc.traces.fields import (
     FieldError,
+    MissingField,
     parse_capacity,
     parse_duration,
     parse_time,
@@ -32,7 +33,7 @@ def make_record(fields: Mapping[str, object], default_id: str) -> TraceRecord:
     """Build a record from native fields (YAML values or CSV strings); raises FieldError."""
     for key in _REQUIRED:
         if fields.get(key) in (None, ""):
-            raise FieldError(key, "a value (the field is required)", fields.get(key))
+            raise MissingField(key)
     submit = parse_time("submit", fields["submit"])
     raw_start = fields.get("start")
     start = None if raw_start in (None, "") else parse_time("start", raw_start)

@@ -1,0 +1,134 @@
+"""Client-side attach: `nvme connect` through the fake nvme-cli and polling for the device."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from storalloc.attach import AttachError, connect, disconnect, find_device, read_hostnqn
+from storalloc.runner import Runner
+from tests.fakes.helpers import HOSTNQN, FakeEnv, install_fakes
+
+NQN = "nqn.2026-11.io.storalloc:node1:j1-p0-abcdef"
+CONN = {"type": "nvme", "nqn": NQN, "trtype": "tcp", "traddr": "127.0.0.1", "trsvcid": "4420"}
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeEnv:
+    return install_fakes(monkeypatch, tmp_path)
+
+
+def attach(env: FakeEnv, hostnqn: str | None = HOSTNQN, timeout: float = 10.0) -> str:
+    return connect(
+        CONN,
+        hostnqn,
+        runner=Runner(timeout=20),
+        sysfs_root=str(env.sysfs),
+        dev_root=str(env.dev),
+        timeout=timeout,
+    )
+
+
+def test_read_hostnqn(tmp_path: Path) -> None:
+    (tmp_path / "hostnqn").write_text(HOSTNQN + "\n")
+    (tmp_path / "empty").write_text("\n")
+    assert read_hostnqn(str(tmp_path / "hostnqn")) == HOSTNQN
+    assert read_hostnqn(str(tmp_path / "empty")) is None
+    assert read_hostnqn(str(tmp_path / "absent")) is None
+
+
+def test_connect_runs_nvme_connect_and_returns_the_device(env: FakeEnv) -> None:
+    assert attach(env) == f"{env.dev}/nvme0n1"
+    assert env.calls() == [
+        ["nvme", "connect", "-t", "tcp", "-a", "127.0.0.1", "-s", "4420", "-n", NQN, "-q", HOSTNQN]
+    ]
+
+
+def test_connect_without_hostnqn_omits_q(env: FakeEnv) -> None:
+    attach(env, hostnqn=None)
+    assert "-q" not in env.calls()[0]
+
+
+def test_connect_waits_for_a_device_that_appears_late(
+    env: FakeEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STORALLOC_FAKE_DEVICE_DELAY", "0.5")
+    assert attach(env) == f"{env.dev}/nvme0n1"
+
+
+def test_connect_fails_clearly_when_no_device_appears(
+    env: FakeEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STORALLOC_FAKE_NO_DEVICE", "1")
+    with pytest.raises(
+        AttachError, match=rf"connect to {NQN} succeeded but no block device .*0\.3s"
+    ):
+        attach(env, timeout=0.3)
+
+
+def test_connect_failure_carries_nvme_cli_message(
+    env: FakeEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STORALLOC_FAKE_FAIL", "nvme:connect")
+    with pytest.raises(AttachError) as info:
+        attach(env)
+    msg = str(info.value)
+    assert f"cannot connect to {NQN}" in msg
+    assert "exited with code 5" in msg
+    assert "Failed to write to /dev/nvme-fabrics" in msg
+
+
+def test_connect_is_a_no_op_when_already_connected(env: FakeEnv) -> None:
+    first = attach(env)
+    assert attach(env) == first
+    assert len(env.calls("nvme")) == 1
+
+
+def test_connect_finds_the_right_subsystem_among_several(env: FakeEnv) -> None:
+    other = env.sysfs / "nvme-subsys0"
+    (other / "nvme0n1").mkdir(parents=True)
+    (other / "subsysnqn").write_text("nqn.other\n")
+    (env.dev / "nvme0n1").touch()
+    assert attach(env) == f"{env.dev}/nvme1n1"
+
+
+def test_find_device_maps_multipath_names_to_the_block_device(tmp_path: Path) -> None:
+    sub = tmp_path / "sys" / "nvme-subsys3"
+    (sub / "nvme3c3n1").mkdir(parents=True)
+    (sub / "subsysnqn").write_text(NQN)
+    (tmp_path / "dev").mkdir()
+    assert find_device(NQN, str(tmp_path / "sys"), str(tmp_path / "dev")) is None
+    (tmp_path / "dev" / "nvme3n1").touch()
+    assert (
+        find_device(NQN, str(tmp_path / "sys"), str(tmp_path / "dev")) == f"{tmp_path}/dev/nvme3n1"
+    )
+
+
+def test_incomplete_connection_info_is_reported(env: FakeEnv) -> None:
+    with pytest.raises(AttachError, match="connection info has no 'traddr'"):
+        connect(
+            {"type": "nvme", "nqn": NQN, "trtype": "tcp"},
+            None,
+            runner=Runner(),
+            sysfs_root=str(env.sysfs),
+            dev_root=str(env.dev),
+        )
+    assert env.calls() == []
+
+
+def test_disconnect_reports_the_controller_count(env: FakeEnv) -> None:
+    attach(env)
+    assert disconnect(NQN, runner=Runner(timeout=20)) == 1
+    assert env.calls()[-1] == ["nvme", "disconnect", "-n", NQN]
+    assert not (env.dev / "nvme0n1").exists()
+    assert disconnect(NQN, runner=Runner(timeout=20)) == 0
+
+
+def test_disconnect_failure_is_an_attach_error(
+    env: FakeEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attach(env)
+    monkeypatch.setenv("STORALLOC_FAKE_FAIL", "nvme:disconnect")
+    with pytest.raises(AttachError, match=rf"cannot disconnect {NQN}: .*Device or resource busy"):
+        disconnect(NQN, runner=Runner(timeout=20))
