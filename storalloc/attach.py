@@ -70,8 +70,9 @@ def connect(
     """Connect to the export described by `conn` and return its block device path.
 
     `conn` is what the server's backend returned: type, nqn, trtype, traddr, trsvcid.
-    Success means: `nvme connect` exited 0 and the namespace's block device appeared
-    within `timeout` seconds (the kernel creates it asynchronously).
+    Success means: `nvme connect` exited 0 (within the runner's timeout) and the namespace's
+    block device appeared within `timeout` seconds after that (the kernel creates it
+    asynchronously).
     """
     nqn = _require(conn, "nqn")
     existing = find_device(nqn, sysfs_root, dev_root)
@@ -83,7 +84,7 @@ def connect(
     if hostnqn:
         argv += ["-q", hostnqn]
     try:
-        result = runner.run(argv, timeout=timeout, check=False)
+        result = runner.run(argv, check=False)  # bounded by the runner's own timeout
     except CommandError as exc:
         raise AttachError(f"cannot connect to {nqn}: {exc}") from exc
     if result.returncode != 0:

@@ -55,6 +55,7 @@ class Orchestrator:
         admins: frozenset[str] = frozenset({"root"}),
         heartbeat_interval: float = 5.0,
         heartbeat_timeout: float = 15.0,
+        max_request_gb: float = float("inf"),
         simulate: bool = False,
         report_builder: Callable[[Scheduler, list[Job]], dict] | None = None,
         state_file: str | None = None,
@@ -70,6 +71,7 @@ class Orchestrator:
         self.scheduler = Scheduler(
             Cluster(), strategy, self.clock, self.timers, _Outbox(self.clients, self.servers),
             block_size=block_size, admins=admins, heartbeat_interval=heartbeat_interval,
+            max_request_gb=max_request_gb,
             on_finish=self.finished.append if simulate else None,
             on_placed=self._draw if log.isEnabledFor(logging.DEBUG) else None,
         )  # fmt: skip

@@ -77,6 +77,7 @@ class Scheduler:
         block_size: float = 0.0,
         admins: frozenset[str] = frozenset({"root"}),
         heartbeat_interval: float = 5.0,
+        max_request_gb: float = float("inf"),
         history: int = 10_000,
         on_finish: Callable[[Job], None] | None = None,
         on_placed: Callable[[Job], None] | None = None,
@@ -89,6 +90,7 @@ class Scheduler:
         self.block_size = block_size
         self.admins = admins
         self.heartbeat_interval = heartbeat_interval
+        self.max_request_gb = max_request_gb
         self.on_finish = on_finish
         self.on_placed = on_placed
         self.jobs: dict[int, Job] = {}  # active jobs
@@ -156,6 +158,9 @@ class Scheduler:
     def _never_fits(self, job: Job) -> str:
         """Why the job could not fit even on the empty cluster (down nodes included, since
         they may come back), or '' when it could."""
+        if job.size > self.max_request_gb:
+            return f"request of {job.size:g} GB exceeds this site's limit of " \
+                f"{self.max_request_gb:g} GB (max_request_gb)"
         disks = [d for node in self.cluster.nodes for d in node.disks]
         if not disks:
             return "no storage server is registered"

@@ -91,6 +91,7 @@ class NvmeofBackend:
         driver: str | None = None,
         emit: Callable[[str], None] = print,
         configfs_root: str = DEFAULT_ROOT,
+        dev_root: str = "/dev",
     ) -> NvmeofBackend:
         """Build from a ServerConfig-like and a NodeConfig-like object."""
         if dry_run:
@@ -109,6 +110,7 @@ class NvmeofBackend:
             hostname=getattr(server_cfg, "name", None) or node.hostname,
             nqn_prefix=getattr(server_cfg, "nqn_prefix", None) or DEFAULT_NQN_PREFIX,
             allow_any_host=bool(getattr(server_cfg, "allow_any_host", False)),
+            dev_root=dev_root,
         )
 
     def _carver(self, disk: Any) -> Carver:

@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             server_endpoint=args.server_endpoint or cfg.server_endpoint,
             strategy=strategy, block_size=cfg.block_size, admins=frozenset(cfg.admins),
             heartbeat_interval=cfg.heartbeat_interval,
-            heartbeat_timeout=cfg.heartbeat_timeout, simulate=args.simulate,
+            heartbeat_timeout=cfg.heartbeat_timeout, max_request_gb=cfg.max_request_gb,
+            simulate=args.simulate,
             report_builder=build_report, state_file=cfg.state_file,
         )  # fmt: skip
     except StateError as exc:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 
 from storalloc.traces.base import MIN_MEASURED_DURATION, Collector, TraceError, TraceRecord
+from storalloc.traces.darshan_format import check_log
 
-__all__ = ["byte_order", "check_header", "log_record", "read_darshan", "written_bytes"]
+__all__ = ["import_darshan", "log_record", "read_darshan", "written_bytes"]
 
 BYTES_PER_GB = 1e9
 MISSING = "reading Darshan logs needs the optional package 'darshan' (pip install darshan)"
@@ -19,12 +19,6 @@ WRITE_COUNTERS = {
     "STDIO": "STDIO_BYTES_WRITTEN",
     "MPI-IO": "MPIIO_BYTES_WRITTEN",
 }
-
-# Darshan 3.x header: version[8], magic (int64), comp_type (u8, padded), partial_flag (u32),
-# name map (off, len: u64), 16 module maps (off, len), 16 module versions (u32).
-_MAGIC = 6567223
-_NAME_MAP_AT, _MOD_MAPS_AT, _MOD_MAPS = 24, 40, 16
-_HEADER_SIZE = _MOD_MAPS_AT + 16 * _MOD_MAPS + 4 * _MOD_MAPS
 
 
 def import_darshan(path: Path) -> ModuleType:
@@ -45,42 +39,6 @@ def written_bytes(totals: Mapping[str, int]) -> int:
     """
     base = totals["POSIX"] if "POSIX" in totals else totals.get("MPI-IO", 0)
     return base + totals.get("STDIO", 0)
-
-
-def byte_order(head: bytes) -> str | None:
-    """The struct byte order (``<`` or ``>``) of a Darshan 3 log header, None if not one."""
-    if len(head) < 16 or not head.startswith(b"3."):
-        return None
-    return next((o for o in "<>" if struct.unpack_from(f"{o}q", head, 8)[0] == _MAGIC), None)
-
-
-def check_header(path: Path) -> None:
-    """Refuse files that are not Darshan 3 logs or are truncated, before libdarshan sees them.
-
-    libdarshan-util aborts the whole process on a truncated log, so it must not get one.
-    """
-    try:
-        with open(path, "rb") as stream:
-            head = stream.read(_HEADER_SIZE)
-            size = stream.seek(0, 2)
-    except OSError as err:
-        raise TraceError(path, None, f"cannot read: {err.strerror or err}") from err
-    order = byte_order(head)
-    if order is None:
-        version = "a Darshan 2 log (unsupported)" if head.startswith(b"2.") else "a Darshan log"
-        raise TraceError(path, None, f"not {version}: expected a Darshan 3.x log header")
-    if len(head) < _HEADER_SIZE:
-        raise TraceError(path, None, f"truncated Darshan log: {size} bytes, header needs more")
-    regions = [struct.unpack_from(f"{order}QQ", head, _NAME_MAP_AT)]
-    regions += [struct.unpack_from(f"{order}QQ", head, _MOD_MAPS_AT + 16 * i) for i in range(16)]
-    used = [(off, length) for off, length in regions if length]
-    if any(off < _HEADER_SIZE for off, _ in used):
-        return  # an unknown header layout: leave the checks to libdarshan
-    end = max((off + length for off, length in used), default=_HEADER_SIZE)
-    if end > size:
-        raise TraceError(
-            path, None, f"truncated Darshan log: data runs to byte {end}, file has {size} bytes"
-        )
 
 
 def _module_totals(report: object, modules: Mapping[str, object]) -> dict[str, int]:
@@ -113,7 +71,7 @@ def _user(job: Mapping[str, object]) -> str:
 
 def log_record(path: Path, darshan: ModuleType) -> TraceRecord | None:
     """The request for one log, or None when the job wrote nothing; raises TraceError."""
-    check_header(path)
+    check_log(path)  # libdarshan would abort the process on a truncated or corrupt log
     try:
         with darshan.DarshanReport(str(path), read_all=False) as report:
             job = report.metadata["job"]

@@ -16,6 +16,7 @@ from storalloc.traces.base import (
     load_yaml,
     open_binary,
 )
+from storalloc.traces.darshan_format import byte_order
 
 __all__ = ["FORMATS", "guess_format", "read_trace", "read_trace_with_stats"]
 
@@ -48,7 +49,7 @@ def _yaml_kind(text: str) -> str | None:
 
 def _sniff(path: Path, yaml_suffix: bool) -> str | None:
     head = _head(path)
-    if darshan_logs.byte_order(head) is not None:
+    if byte_order(head) is not None:
         return "darshan"
     text = head.decode("utf-8", errors="replace")
     if yaml_suffix:
