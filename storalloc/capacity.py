@@ -8,7 +8,8 @@ then read only the segments inside the window, with C-level builtins (`max` on a
 * `add` / `remove`: O(log n + k), k = breakpoints inside the reservation (list insertion
   is a memmove, not a Python loop);
 * `peak`, `overlap_count`: O(log n + k) and O(log n);
-* `busy_time`, `share_integral`: O(log n + k) over the window's segments.
+* `busy_time`, `share_integral`: O(log n), from running integrals rebuilt (O(n), in C-level
+  `accumulate`) on the first query after a change.
 
 n is the number of live and future reservations on the disk: expired ones are removed, so n
 stays near the number of concurrent allocations (about 100 per disk for 100k reservations
@@ -18,7 +19,8 @@ over 1,000 disks), which keeps k small. `doc/benchmarks.md` has the measured cos
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from itertools import accumulate
 
 #: Sizes are floats in GB: sums and differences leave dust that must not count as usage.
 EPSILON = 1e-9
@@ -27,7 +29,9 @@ EPSILON = 1e-9
 class DiskUsage:
     """Used GB and number of reservations over time on one disk."""
 
-    __slots__ = ("_conc", "_ends", "_peak_cache", "_refs", "_starts", "_times", "_used")
+    __slots__ = (
+        "_conc", "_ends", "_peak_cache", "_prefix", "_refs", "_starts", "_times", "_used"
+    )
 
     def __init__(self) -> None:
         self._times: list[float] = []  # sorted breakpoints
@@ -37,6 +41,9 @@ class DiskUsage:
         self._starts: list[float] = []  # sorted starts, for O(log n) overlap counts
         self._ends: list[float] = []
         self._peak_cache: float | None = 0.0
+        # Running integrals of "busy" and of 1/(k+1) up to each breakpoint, rebuilt lazily
+        # (like the peak) so that bandwidth queries cost two binary searches.
+        self._prefix: tuple[list[float], list[float]] | None = None
 
     def __len__(self) -> int:
         return len(self._starts)
@@ -56,16 +63,20 @@ class DiskUsage:
         insort(self._starts, start)
         insort(self._ends, end)
         self._peak_cache = None
+        self._prefix = None
 
     def remove(self, start: float, end: float, size: float) -> None:
         """Give back a reservation previously booked with `add` (same arguments)."""
         try:
             i = self._index(start)
             j = self._index(end)
-            self._starts.pop(self._find(self._starts, start))
-            self._ends.pop(self._find(self._ends, end))
+            si = self._find(self._starts, start)
+            ei = self._find(self._ends, end)
         except KeyError:
             raise KeyError(f"no reservation [{start}, {end}) of {size} GB") from None
+        # Only change anything once every lookup succeeded: a bad call leaves no trace.
+        del self._starts[si]
+        del self._ends[ei]
         used, conc = self._used, self._conc
         for k in range(i, j):
             left = used[k] - size
@@ -74,6 +85,7 @@ class DiskUsage:
         self._unedge(end)
         self._unedge(start)
         self._peak_cache = None
+        self._prefix = None
 
     def _edge(self, t: float) -> int:
         times = self._times
@@ -164,12 +176,36 @@ class DiskUsage:
 
     def busy_time(self, start: float, end: float) -> float:
         """Seconds of [start, end) during which at least one reservation is present."""
-        return sum(b - a for a, b, _, n in self.segments(start, end) if n)
+        if not self._times:
+            return 0.0
+        busy = self._prefixes()[0]
+        return self._cumulative(busy, end, _busy) - self._cumulative(busy, start, _busy)
 
     def share_integral(self, start: float, end: float) -> float:
         """Integral over [start, end) of 1 / (reservations present + 1): the time-weighted
         share a newcomer gets when it splits bandwidth equally with whoever is present."""
-        return sum((b - a) / (n + 1) for a, b, _, n in self.segments(start, end))
+        if not self._times:
+            return end - start
+        share = self._prefixes()[1]
+        return self._cumulative(share, end, _share) - self._cumulative(share, start, _share)
+
+    def _prefixes(self) -> tuple[list[float], list[float]]:
+        if self._prefix is None:
+            times, conc = self._times, self._conc
+            pieces = list(zip(times[1:], times, conc, strict=False))
+            busy = [0.0, *accumulate((b - a) * _busy(n) for b, a, n in pieces)]
+            share = [0.0, *accumulate((b - a) * _share(n) for b, a, n in pieces)]
+            self._prefix = (busy, share)
+        return self._prefix
+
+    def _cumulative(self, prefix: list[float], t: float, rate: Callable[[int], float]) -> float:
+        """Integral of rate(reservations present) from the first breakpoint to t (negative
+        before it, where no reservation is present)."""
+        times = self._times
+        i = bisect_right(times, t) - 1
+        if i < 0:
+            return (t - times[0]) * rate(0)
+        return prefix[i] + (t - times[i]) * rate(self._conc[i])
 
     def earliest_fit(
         self, size: float, duration: float, not_before: float, capacity: float
@@ -199,3 +235,11 @@ class DiskUsage:
     def reservations_end(self) -> float | None:
         """Latest breakpoint (end of the last reservation), or None when empty."""
         return self._times[-1] if self._times else None
+
+
+def _busy(present: int) -> float:
+    return 1.0 if present else 0.0
+
+
+def _share(present: int) -> float:
+    return 1.0 / (present + 1)

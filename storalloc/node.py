@@ -85,6 +85,8 @@ class StorageServer:
                     drain_fd(wakeup_fd)
                 while self.dealer.poll(0):
                     self._receive()
+                # `registered` may have brought a shorter interval than our own config's.
+                next_beat = min(next_beat, time.monotonic() + self.heartbeat_interval)
                 if time.monotonic() >= next_beat:
                     self.dealer.send(p.Heartbeat(name=self.name))
                     next_beat = time.monotonic() + self.heartbeat_interval

@@ -23,31 +23,38 @@ PERCENTILES = (50, 90, 99)
 _RUNNING = (State.COMPLETED, State.ALLOCATED, State.CONFIGURING, State.CANCELLED)
 
 Interval = tuple[float, float, float]  # start, stop, GB
+Held = tuple[Job, float, float]  # a job that held its extents, from start to stop
 
 
 def build_report(scheduler: Any, finished: Sequence[Job]) -> dict[str, Any]:
     """The report of a replay: `finished` jobs plus any the scheduler still holds."""
     jobs = sorted([*finished, *scheduler.jobs.values()], key=lambda j: j.id)
-    granted = [j for j in jobs if _held(j) is not None]
-    first, last = _span(jobs, granted)
+    held = held_intervals(jobs)
+    granted = [j for j, _, _ in held]
+    first, last = _span(jobs, held)
     span = last - first if jobs else 0.0
     report: dict[str, Any] = {
         "strategy": getattr(scheduler.strategy, "name", type(scheduler.strategy).__name__),
         "split_threshold_gb": _num(scheduler.block_size),
         **_counts(jobs, granted),
         **_delays(granted),
-        "max_concurrent_allocations": _peak([(*_held(j), 1.0) for j in granted])[1],
+        "max_concurrent_allocations": _peak((a, b, 1.0) for _, a, b in held)[1],
         "tt_requested_gb": _num(math.fsum(j.size for j in jobs)),
         "tt_allocated_gb": _num(math.fsum(j.size for j in granted)),
         "sim_first_ts": _num(first) if jobs else None,
         "sim_last_ts": _num(last) if jobs else None,
         "sim_duration": _num(span),
     }
-    report.update(_usage(scheduler.cluster, granted, span))
+    report.update(_usage(scheduler.cluster, held, span))
     return report
 
 
 # --- which jobs ran, and when -------------------------------------------------------------
+
+
+def held_intervals(jobs: Iterable[Job]) -> list[Held]:
+    """(job, start, stop) of every job that held its extents, in the order given."""
+    return [(j, *iv) for j in jobs if (iv := _held(j)) is not None]
 
 
 def _held(job: Job) -> tuple[float, float] | None:
@@ -60,14 +67,14 @@ def _held(job: Job) -> tuple[float, float] | None:
     return (job.start, stop) if stop > job.start else None
 
 
-def _span(jobs: Sequence[Job], granted: Sequence[Job]) -> tuple[float, float]:
+def _span(jobs: Sequence[Job], held: Sequence[Held]) -> tuple[float, float]:
     if not jobs:
         return 0.0, 0.0
     first = min(j.submit for j in jobs)
     last = max(
         max(j.submit for j in jobs),
         max((j.ended_at for j in jobs if j.ended_at is not None), default=first),
-        max((_held(j)[1] for j in granted), default=first),
+        max((stop for _, _, stop in held), default=first),
     )
     return first, last
 
@@ -138,15 +145,17 @@ def _peak(intervals: Iterable[Interval]) -> tuple[float, int]:
     for start, stop, size in intervals:
         events.append((start, 1, size))
         events.append((stop, -1, -size))
-    events.sort(key=lambda e: (e[0], e[1]))  # ends (−1) before starts (+1) at equal times
+    events.sort()  # at equal times ends (-1) come before starts (+1)
     used = peak_gb = 0.0
     count = peak_count = 0
     for _, step, size in events:
         used += size
         count += step
         if step > 0:
-            peak_gb = max(peak_gb, used)
-            peak_count = max(peak_count, count)
+            if used > peak_gb:
+                peak_gb = used
+            if count > peak_count:
+                peak_count = count
     return peak_gb, peak_count
 
 
@@ -167,10 +176,9 @@ def _stats(intervals: list[Interval], capacity: float, span: float) -> dict[str,
     }
 
 
-def _usage(cluster: Any, granted: Sequence[Job], span: float) -> dict[str, Any]:
+def _usage(cluster: Any, held: Sequence[Held], span: float) -> dict[str, Any]:
     per_disk: dict[tuple[int, int], list[Interval]] = {}
-    for job in granted:
-        start, stop = _held(job)
+    for job, start, stop in held:
         for ext in job.extents:
             per_disk.setdefault((ext.node, ext.disk), []).append((start, stop, ext.size))
     nodes, disks, everything = [], [], []
@@ -187,7 +195,8 @@ def _usage(cluster: Any, granted: Sequence[Job], span: float) -> dict[str, Any]:
         everything.extend(on_node)
         nodes.append({"node": node.name, "disks_count": len(node.disks),
                       **_stats(on_node, capacity, span)})  # fmt: skip
-    site = _stats(everything, total, span)
+    # One node is the whole site: skip sorting the same events a third time.
+    site = nodes[0] if len(nodes) == 1 else _stats(everything, total, span)
     return {
         "nodes_count": len(nodes),
         "disks_count": len(disks),
@@ -201,10 +210,18 @@ def _usage(cluster: Any, granted: Sequence[Job], span: float) -> dict[str, Any]:
     }
 
 
-def _num(value: float) -> float | int:
-    """Rounded to DIGITS decimals; integral values as ints; never -0."""
-    value = round(float(value), DIGITS) + 0.0
-    return int(value) if value.is_integer() and abs(value) < 2**53 else value
+def _num(value: float) -> float:
+    """Rounded to DIGITS decimals, never -0.0; always a float, so a field keeps its type
+    from one report to the next."""
+    return round(float(value), DIGITS) + 0.0
+
+
+def add_trace_stats(report: dict[str, Any], stats: Any) -> dict[str, Any]:
+    """Add what the trace reader left out (a `storalloc.traces.TraceStats`): bad records
+    skipped with --skip-bad, and jobs that stored nothing."""
+    report["skipped_bad_records_count"] = stats.skipped_bad
+    report["skipped_empty_records_count"] = stats.skipped_zero
+    return report
 
 
 # --- output -------------------------------------------------------------------------------
@@ -271,6 +288,11 @@ def format_report(report: dict[str, Any]) -> str:
         f"  simulated span        {format_time(r['sim_first_ts'])} .. "
         f"{format_time(r['sim_last_ts'])} ({r['sim_duration'] / 86400:,.2f} days)",
     ]
+    if r.get("skipped_bad_records_count") or r.get("skipped_empty_records_count"):
+        lines.append(
+            f"  trace records skipped {r.get('skipped_bad_records_count', 0):>10,} bad, "
+            f"{r.get('skipped_empty_records_count', 0):,} storing nothing"
+        )
     if r.get("unfinished_requests_count"):
         lines.append(f"  unfinished            {r['unfinished_requests_count']:>10,}")
     lines += ["", *_usage_table(r["nodes"], r["disks"])]

@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from storalloc import protocol as p
+from storalloc.capacity import EPSILON
 from storalloc.clock import Clock
 from storalloc.cluster import Cluster, Disk, Extent, Node
 from storalloc.jobs import ACTIVE, NODE_DOWN, Job, State, split_parts
@@ -33,6 +34,9 @@ log = logging.getLogger(__name__)
 
 MAX_SETUP_ATTEMPTS = 3  # disks tried before a job whose exports keep failing is failed
 MAX_PLAN_STEPS = 10_000  # start times tried when parts do not fit where single parts would
+# A lease ending at the instant another starts on the same disk must be torn down first:
+# the new one may need the very blocks the old one frees.
+EXPIRY_FIRST = -1
 
 
 class Outbox(Protocol):
@@ -151,9 +155,9 @@ class Scheduler:
         if job.state is State.PENDING:
             self.waiting.append(job)
             if job.start is not None:  # else it is planned when a node registers
-                job.timers.append(self.timers.schedule(job.start, self._start, job))
+                self._at_start(job)
         else:
-            job.timers.append(self.timers.schedule(job.end, self._expire, job))
+            self._at_end(job)
 
     def _never_fits(self, job: Job) -> str:
         """Why the job could not fit even on the empty cluster (down nodes included, since
@@ -165,7 +169,7 @@ class Scheduler:
         if not disks:
             return "no storage server is registered"
         part = job.parts[0]  # parts are equal
-        room = sum(int(d.capacity // part + 1e-9) for d in disks)
+        room = sum(int((d.capacity + EPSILON) / part) for d in disks)
         if room >= len(job.parts):
             return ""
         largest = max(d.capacity for d in disks)
@@ -194,7 +198,7 @@ class Scheduler:
         if job.start <= now:
             self._start(job)
         else:
-            job.timers.append(self.timers.schedule(job.start, self._start, job))
+            self._at_start(job)
             self._notice(
                 job, f"job {job.id} estimated start at {_clock_text(job.start)}"
             )
@@ -260,14 +264,12 @@ class Scheduler:
                 if old_start is not None:  # keep the reservation it had
                     self.cluster.book(old_extents, old_start, old_start + job.duration)
                 continue
-            for timer in job.timers:
-                if timer.callback == self._start:
-                    timer.cancel()
+            self._cancel_start(job)
             self._book(job, *found)
             if job.start <= now:
                 self._start(job)
             else:
-                job.timers.append(self.timers.schedule(job.start, self._start, job))
+                self._at_start(job)
                 self._notice(job, f"job {job.id} estimated start at {_clock_text(job.start)}")
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -282,7 +284,7 @@ class Scheduler:
         self.waiting.remove(job)
         job.state = State.CONFIGURING
         job.cancel_timers()
-        job.timers.append(self.timers.schedule(job.end, self._expire, job))
+        self._at_end(job)
         for part, ext in enumerate(job.extents):
             self._send_allocate(job, part, ext)
 
@@ -478,14 +480,22 @@ class Scheduler:
         log.debug("Server registered. New resources available.")
         hold = []
         resend = []
+        held = set(exports)
         for job in self.jobs.values():
             for part, ext in enumerate(job.extents):
                 if ext.node != node.index or job.state is State.PENDING:
                     continue
-                if job.exports[part] is not None:
-                    hold.append(job.exports[part])
-                else:
-                    resend.append((job, part, ext))
+                export = job.exports[part]
+                if export in held:
+                    hold.append(export)
+                    continue
+                if export is not None:
+                    # The server came back without it (a reboot, a simulated server): set
+                    # the part up again so the lease goes on; its data is gone.
+                    log.warning("[%05d] node %d lost export %s; setting it up again",
+                                job.id, node.index, export)
+                    job.exports[part] = None
+                resend.append((job, part, ext))
         self.outbox.to_server(
             address,
             p.Registered(node=node.index, hold=hold, heartbeat_interval=self.heartbeat_interval),
@@ -499,11 +509,29 @@ class Scheduler:
         return node.index
 
     def _drop_node_jobs(self, index: int, why: str) -> None:
+        """The node's disks changed: its leases are gone, and waiting jobs booked there
+        lose their reservation (they are planned again once the node is back)."""
         for job in list(self.jobs.values()):
-            if any(e.node == index for e in job.extents) and job.state is not State.PENDING:
-                self._unbook(job)
+            if not any(e.node == index for e in job.extents):
+                continue
+            self._unbook(job)
+            if job.state is State.PENDING:
+                self._cancel_start(job)
+                job.start, job.extents = None, ()
+            else:
                 self._end(job, State.FAILED, f"node {index} lost: {why}")
                 self._refuse_client(job, job.reason)
+
+    def _at_start(self, job: Job) -> None:
+        job.timers.append(self.timers.schedule(job.start, self._start, job))
+
+    def _at_end(self, job: Job) -> None:
+        job.timers.append(self.timers.schedule(job.end, self._expire, job, priority=EXPIRY_FIRST))
+
+    def _cancel_start(self, job: Job) -> None:
+        for timer in job.timers:
+            if timer.callback == self._start:
+                timer.cancel()
 
     def node_down(self, index: int) -> None:
         """A server went silent: no new placement goes there; waiting jobs planned on it
@@ -515,9 +543,7 @@ class Scheduler:
         log.warning("node %d (%s) is down: no heartbeat", index, node.name)
         for job in list(self.waiting):
             if job.start is not None and any(e.node == index for e in job.extents):
-                for timer in job.timers:
-                    if timer.callback == self._start:
-                        timer.cancel()
+                self._cancel_start(job)
                 self._unbook(job)
                 self._plan(job)
 

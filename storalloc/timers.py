@@ -1,5 +1,6 @@
-"""A heap of timers: (deadline, sequence, callback). Same-deadline timers fire in the order
-they were scheduled, which keeps replays deterministic. Cancelling is lazy (O(1))."""
+"""A heap of timers: (deadline, priority, sequence, callback). At the same deadline, lower
+priorities fire first, then timers in the order they were scheduled, which keeps replays
+deterministic. Cancelling is lazy (O(1))."""
 
 from __future__ import annotations
 
@@ -10,19 +11,22 @@ from typing import Any
 
 
 class Timer:
-    __slots__ = ("args", "callback", "cancelled", "deadline", "seq")
+    __slots__ = ("args", "callback", "cancelled", "deadline", "priority", "seq")
 
     def __init__(
-        self, deadline: float, seq: int, callback: Callable[..., Any], args: tuple
+        self, deadline: float, priority: int, seq: int, callback: Callable[..., Any], args: tuple
     ) -> None:
         self.deadline = deadline
+        self.priority = priority
         self.seq = seq
         self.callback = callback
         self.args = args
         self.cancelled = False
 
     def __lt__(self, other: Timer) -> bool:
-        return (self.deadline, self.seq) < (other.deadline, other.seq)
+        return (self.deadline, self.priority, self.seq) < (
+            other.deadline, other.priority, other.seq
+        )
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -36,8 +40,10 @@ class TimerQueue:
     def __len__(self) -> int:
         return sum(1 for t in self._heap if not t.cancelled)
 
-    def schedule(self, deadline: float, callback: Callable[..., Any], *args: Any) -> Timer:
-        timer = Timer(deadline, next(self._seq), callback, args)
+    def schedule(
+        self, deadline: float, callback: Callable[..., Any], *args: Any, priority: int = 0
+    ) -> Timer:
+        timer = Timer(deadline, priority, next(self._seq), callback, args)
         heapq.heappush(self._heap, timer)
         return timer
 

@@ -75,8 +75,8 @@ def test_connect_failure_carries_nvme_cli_message(
         attach(env)
     msg = str(info.value)
     assert f"cannot connect to {NQN}" in msg
-    assert "exited with code 5" in msg
-    assert "Failed to write to /dev/nvme-fabrics" in msg
+    assert "exited with code 1" in msg
+    assert "could not add new controller" in msg
 
 
 def test_connect_is_a_no_op_when_already_connected(env: FakeEnv) -> None:

@@ -140,11 +140,11 @@ def test_simulated_rejects_duplicate_and_bad_ids() -> None:
         b.create(ExportSpec("A/B", "nqn.x", Disk(), 0, 1.0, None))
 
 
-def test_build_backend_simulate_uses_server_name_over_hostname() -> None:
+def test_build_backend_simulate_names_nqns_after_the_node_hostname() -> None:
     b = build_backend(Server(name="srv-a"), Node(), simulate=True, emit=lambda s: None)
     assert isinstance(b, SimulatedBackend)
     info = b.create(ExportSpec("j2-p1-abcdef", "", Disk(), 0, 1.0, HOSTNQN))
-    assert info["nqn"] == f"{PREFIX}:srv-a:j2-p1-abcdef"
+    assert info["nqn"] == f"{PREFIX}:node1:j2-p1-abcdef"
 
 
 def test_build_backend_real_honours_driver_override(tmp_path) -> None:

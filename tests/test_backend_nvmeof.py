@@ -148,28 +148,11 @@ def test_list_exports_survives_a_restart_and_finds_orphans(env: FakeEnv, cfs: Fa
     backend(env, cfs).create(spec())
     Runner().run(["lvcreate", "-y", "-L", "4m", "-n", "j8-p0-0a0a0a", VG])  # orphan LV
     Runner().run(["lvcreate", "-y", "-L", "4m", "-n", "home", VG])  # not ours
-    other = NvmeofBackend(
-        Node(hostname="node2"),
-        driver=ConfigfsDriver(TargetPort(), root=str(cfs.root), fs=cfs),
-        runner=Runner(),
-        fs=cfs,
-        dev_root=str(env.dev),
-        nqn_prefix=PREFIX,
-    )
-    other_spec = ExportSpec(
-        "j5-p0-bbbbbb",
-        make_nqn(PREFIX, "node2", "j5-p0-bbbbbb"),
-        Disk(vg="other-vg"),
-        0,
-        1.0,
-        HOSTNQN,
-    )
-    with pytest.raises(BackendError, match='Volume group "other-vg" not found'):
-        other.create(other_spec)
     restarted = backend(env, cfs)
     assert restarted.list_exports() == [EID, "j8-p0-0a0a0a"]
     restarted.delete("j8-p0-0a0a0a")
     assert restarted.list_exports() == [EID]
+    assert env.calls("lvremove") == [["lvremove", "-y", f"{VG}/j8-p0-0a0a0a"]]
 
 
 def test_subsystems_of_other_nodes_are_not_listed(env: FakeEnv, cfs: FakeConfigfs) -> None:
@@ -269,3 +252,24 @@ def test_dry_run_prints_every_step_and_executes_nothing(env: FakeEnv, tmp_path: 
     assert any(s.endswith("/namespaces/1/device_path") and f"/dev/{VG}/{EID}" in s for s in said)
     assert env.calls() == []
     assert not (tmp_path / "nvmet").exists()
+
+
+def test_list_exports_reports_only_parseable_ids(env: FakeEnv, cfs: FakeConfigfs) -> None:
+    b = backend(env, cfs)
+    b.create(
+        ExportSpec("custom-id", make_nqn(PREFIX, "node1", "custom-id"), Disk(), 0, 1.0, HOSTNQN)
+    )
+    b.create(spec())
+    assert b.list_exports() == [EID]
+
+
+def test_server_name_does_not_change_the_nqns(env: FakeEnv, tmp_path: Path) -> None:
+    b = NvmeofBackend.from_config(
+        Server(name="registered-as"),
+        Node(),
+        dry_run=True,
+        emit=lambda s: None,
+        configfs_root=str(tmp_path),
+    )
+    assert b.nqn_for(EID) == f"{PREFIX}:node1:{EID}"
+    b.create(spec())  # the NQN made from the node's hostname is accepted

@@ -45,7 +45,7 @@ def build_backend(
     command_timeout), `node` a NodeConfig-like one (hostname, ipv4, transport, disks);
     `driver` overrides `server_cfg.driver` (the server's --driver flag).
     """
-    hostname = getattr(server_cfg, "name", None) or node.hostname
+    hostname = node.hostname  # NQNs are <prefix>:<hostname>:<export id>, see make_nqn
     prefix = getattr(server_cfg, "nqn_prefix", None) or DEFAULT_NQN_PREFIX
     if simulate:
         from storalloc.backends.simulate import SimulatedBackend

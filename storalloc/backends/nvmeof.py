@@ -11,6 +11,7 @@ from storalloc.backends.base import (
     BackendError,
     ExportSpec,
     export_id_from_nqn,
+    is_export_id,
     make_nqn,
     validate_export_id,
     validate_hostnqn,
@@ -107,7 +108,9 @@ class NvmeofBackend:
             driver=select_driver(name, port, runner=runner, fs=fs, root=configfs_root),
             runner=runner,
             fs=fs,
-            hostname=getattr(server_cfg, "name", None) or node.hostname,
+            # NQNs use the node's hostname (as storalloc.node does), never the server's
+            # registration name, so list_exports finds them whatever the name.
+            hostname=node.hostname,
             nqn_prefix=getattr(server_cfg, "nqn_prefix", None) or DEFAULT_NQN_PREFIX,
             allow_any_host=bool(getattr(server_cfg, "allow_any_host", False)),
             dev_root=dev_root,
@@ -196,10 +199,13 @@ class NvmeofBackend:
         return out
 
     def list_exports(self) -> list[str]:
-        """Our export ids: subsystems with our NQN prefix plus orphaned backing stores."""
+        """Our export ids: subsystems with our NQN prefix plus orphaned backing stores.
+
+        Only ids shaped like `export_id_for` ones are reported, so callers can parse them.
+        """
         self.driver.check()
         nqns = self.driver.list_nqns()
         ids = {export_id_from_nqn(n, self.nqn_prefix, self.hostname) for n in nqns}
         for carver in self._unique_carvers():
             ids.update(carver.list_ids())
-        return sorted(i for i in ids if i)
+        return sorted(i for i in ids if i and is_export_id(i))

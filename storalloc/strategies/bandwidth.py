@@ -128,10 +128,10 @@ def best_first(
 
     `node_value(node)` is computed once per node holding fitting disks and bounds all its
     disks; `disk_upper(disk, node_value)` and `disk_exact(disk, node_value)` must satisfy
-    exact <= upper <= node_value. A heap orders every pending item by (−rank(bound), node,
-    disk): a node (disk slot −1) is split into its disks' bounds, a bound is replaced by
-    the exact figure, and the first exact figure popped is the answer, because every other
-    item's bound ranks lower, or equal with a later (node, disk) key.
+    exact <= upper <= min(node_value, disk.write_bw). A heap orders every pending item by
+    (−rank(bound), node, disk): a node (disk slot −1) is split into its disks' bounds, a
+    bound is replaced by the exact figure, and the first exact figure popped is the answer,
+    because every other item's bound ranks lower, or equal with a later (node, disk) key.
     """
     groups: dict[int, list[Disk]] = {}
     for disk in fitting:
@@ -164,22 +164,31 @@ def bounded_max(
     exact: Callable[[Disk], float],
     slack: float = BOUND_SLACK,
 ) -> Disk | None:
-    """The disk with the highest rank(exact(disk)), ties by (node, disk), given a cheap
-    `upper(disk) >= exact(disk)`: exact values are computed in descending bound order until
-    no remaining bound can beat (or tie earlier than) the best one found. `slack` may be 0
-    when the bound is computed so that it can never round below the exact value."""
-    order = sorted((-_upper_rank(upper(d), slack), d.key, d) for d in fitting)
-    best: Disk | None = None
-    best_rank = 0.0
-    for neg_bound, key, disk in order:
-        if best is not None and (
-            -neg_bound < best_rank or (-neg_bound == best_rank and key > best.key)
-        ):
-            break
-        value = rank(exact(disk))
-        if best is None or value > best_rank or (value == best_rank and key < best.key):
-            best, best_rank = disk, value
-    return best
+    """The disk with the highest rank(exact(disk)), ties to the first in `fitting` (which
+    `place_parts` gives in (node, disk) order), given a cheap `upper(disk) >= exact(disk)`.
+
+    Exact values are computed in descending bound order until no remaining bound can beat
+    (or tie earlier than) the best one found. `slack` may be 0 when the bound is computed
+    so that it can never round below the exact value.
+    """
+    bounds = list(map(upper, fitting))
+    # A stable sort on the raw bounds keeps list order among equal ones.
+    order = sorted(range(len(fitting)), key=bounds.__getitem__, reverse=True)
+    best = -1
+    best_rank = last_bound = last_rank = 0.0
+    for i in order:
+        if best >= 0:
+            if bounds[i] != last_bound:  # equal bounds are common: round each value once
+                last_bound = bounds[i]
+                last_rank = _upper_rank(last_bound, slack)
+            if last_rank < best_rank:
+                break  # the bounds only decrease from here
+            if last_rank == best_rank and i > best:
+                continue  # at best a later tie; an earlier disk may still follow
+        value = rank(exact(fitting[i]))
+        if best < 0 or value > best_rank or (value == best_rank and i < best):
+            best, best_rank = i, value
+    return fitting[best] if best >= 0 else None
 
 
 def _upper_rank(bound: float, slack: float = BOUND_SLACK) -> float:

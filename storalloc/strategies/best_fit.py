@@ -25,10 +25,16 @@ class BestFit:
 
 
 def _least_free(decision: Decision, size: float, fitting: list[Disk]) -> Disk | None:
+    pending = decision.pending_gb if decision.extents else _nothing
+
     # Maximise −free. The free space over any window is at least capacity − the disk's
     # all-time peak (cached), which bounds −free from above without scanning the window;
     # computed like Decision.free, so it never rounds below it: no slack needed.
     def upper(disk: Disk) -> float:
-        return -((disk.capacity - disk.usage.peak_all()) - decision.pending_gb(disk))
+        return -((disk.capacity - disk.usage.peak_all()) - pending(disk))
 
     return bounded_max(fitting, upper, lambda disk: -decision.free(disk), slack=0.0)
+
+
+def _nothing(disk: Disk) -> float:
+    return 0.0  # no part chosen yet: skip the per-disk lookup on the common single-part path

@@ -26,11 +26,16 @@ class WorstFit:
 
 def _most_free(decision: Decision, size: float, fitting: list[Disk]) -> Disk | None:
     start = decision.request.start
+    pending = decision.pending_gb if decision.extents else _nothing
 
     def upper(disk: Disk) -> float:
         # The window's peak is at least the usage at its first instant, and used_at is a
         # single bisection where the peak scans the whole window. Same float operations as
         # Decision.free, so the bound never rounds below it: no slack needed.
-        return (disk.capacity - disk.usage.used_at(start)) - decision.pending_gb(disk)
+        return (disk.capacity - disk.usage.used_at(start)) - pending(disk)
 
     return bounded_max(fitting, upper, decision.free, slack=0.0)
+
+
+def _nothing(disk: Disk) -> float:
+    return 0.0  # no part chosen yet: skip the per-disk lookup on the common single-part path

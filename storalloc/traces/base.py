@@ -15,6 +15,7 @@ import yaml
 __all__ = [
     "Collector",
     "LineDict",
+    "LineList",
     "OnSkip",
     "TraceError",
     "TraceRecord",
@@ -140,6 +141,12 @@ class LineDict(dict):  # type: ignore[type-arg]
     line: int | None = None
 
 
+class LineList(list):  # type: ignore[type-arg]
+    """A YAML sequence that remembers the (1-based) line where it starts."""
+
+    line: int | None = None
+
+
 # The C parser when PyYAML has libyaml: events come ~6x faster than PyYAML's constructors
 # build objects, which matters for a 24k-job IOJobs.yml.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -148,10 +155,11 @@ _IGNORED = (yaml.StreamStartEvent, yaml.StreamEndEvent, yaml.DocumentEndEvent)
 
 
 class _Builder:
-    """Builds plain data from YAML events: mappings (LineDicts), lists and string scalars.
+    """Builds plain data from YAML events: LineDicts, LineLists and string scalars.
 
-    Plain null scalars become None; other scalars stay strings, which the field parsers
-    read as numbers or times. Anchors and aliases work; tags and merge keys are ignored.
+    Plain null scalars become None; other scalars stay strings, which the field
+    parsers read as numbers or times. Anchors and aliases work; tags and merge keys
+    are ignored.
     """
 
     def __init__(self, path: Path) -> None:
@@ -188,11 +196,9 @@ class _Builder:
         if isinstance(event, yaml.ScalarEvent):
             plain_null = event.implicit[0] and event.value in _NULLS
             value: object = None if plain_null else event.value
-        elif isinstance(event, yaml.MappingStartEvent):
-            value = LineDict()
-            value.line = event.start_mark.line + 1
         else:
-            value = []
+            value = LineDict() if isinstance(event, yaml.MappingStartEvent) else LineList()
+            value.line = event.start_mark.line + 1
         if event.anchor:
             self.anchors[event.anchor] = value
         return value
@@ -203,7 +209,7 @@ class _Builder:
             return
         top = self.stack[-1]
         container = top[0]
-        if type(container) is list:
+        if type(container) is LineList:
             container.append(value)
         elif not top[1]:
             if isinstance(value, dict | list):

@@ -97,7 +97,6 @@ def log_record(path: Path, darshan: ModuleType) -> TraceRecord | None:
 
 def read_darshan(path: Path, sink: Collector) -> None:
     """Feed one request per log: ``path`` is a log or a directory searched recursively."""
-    darshan = import_darshan(path)
     if path.is_dir():
         logs = sorted(p for p in path.rglob("*.darshan") if p.is_file())
         if not logs:
@@ -105,6 +104,7 @@ def read_darshan(path: Path, sink: Collector) -> None:
             raise TraceError(path, None, problem)
     else:
         logs = [path]
+    darshan = import_darshan(path)
     for log in logs:
         try:
             record = log_record(log, darshan)

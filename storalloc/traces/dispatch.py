@@ -51,7 +51,7 @@ def _sniff(path: Path, yaml_suffix: bool) -> str | None:
     head = _head(path)
     if byte_order(head) is not None:
         return "darshan"
-    text = head.decode("utf-8", errors="replace")
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
     if yaml_suffix:
         return _yaml_kind(text)
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]

@@ -11,6 +11,7 @@ from storalloc.units import parse_size_gb
 __all__ = [
     "FieldError",
     "MissingField",
+    "format_time",
     "parse_capacity",
     "parse_count",
     "parse_duration",
@@ -58,6 +59,15 @@ def _epoch(moment: dt.datetime) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     return moment.timestamp()
+
+
+def format_time(epoch: float) -> str:
+    """An epoch time as ISO-8601 UTC for messages: 1577836800 -> ``2020-01-01T00:00:00Z``."""
+    try:
+        moment = dt.datetime.fromtimestamp(epoch, dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        return repr(epoch)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def parse_time(field: str, value: object) -> float:

@@ -12,7 +12,7 @@ from storalloc.traces.base import (
     TraceError,
     TraceRecord,
 )
-from storalloc.traces.fields import FieldError, MissingField, parse_count, parse_time
+from storalloc.traces.fields import FieldError, MissingField, format_time, parse_count, parse_time
 
 __all__ = ["job_record", "read_iojobs_data"]
 
@@ -35,7 +35,9 @@ def job_record(job: Mapping[str, object]) -> TraceRecord | None:
     begin = parse_time("startTime", job["startTime"])
     end = parse_time("endTime", job["endTime"])
     if end < begin:
-        raise FieldError("endTime", f"a time at or after startTime ({begin:g})", job["endTime"])
+        raise FieldError(
+            "endTime", f"a time at or after startTime ({format_time(begin)})", job["endTime"]
+        )
     written = parse_count("writtenBytes", job["writtenBytes"], "a number of bytes >= 0")
     moved = max(written, parse_count("readBytes", job["readBytes"], "a number of bytes >= 0"))
     if moved == 0:

@@ -15,6 +15,7 @@ from storalloc.traces.base import Collector, LineDict, TraceError, TraceRecord, 
 from storalloc.traces.fields import (
     FieldError,
     MissingField,
+    format_time,
     parse_capacity,
     parse_duration,
     parse_time,
@@ -38,12 +39,12 @@ def make_record(fields: Mapping[str, object], default_id: str) -> TraceRecord:
     raw_start = fields.get("start")
     start = None if raw_start in (None, "") else parse_time("start", raw_start)
     if start is not None and start < submit:
-        raise FieldError("start", f"a time at or after submit ({submit:g})", raw_start)
+        raise FieldError("start", f"a time at or after submit ({format_time(submit)})", raw_start)
     raw_id = fields.get("id")
     if raw_id in (None, ""):
         record_id = default_id
     elif isinstance(raw_id, str):
-        record_id = raw_id.strip()
+        record_id = raw_id.strip() or default_id
     else:
         raise FieldError("id", "a string", raw_id)
     return TraceRecord(
@@ -71,7 +72,7 @@ def read_yaml_data(data: object, path: Path, sink: Collector) -> None:
     if not isinstance(requests, list):
         raise TraceError(path, line, f"requests: expected a list, got {requests!r}")
     for index, item in enumerate(requests):
-        item_line = item.line if isinstance(item, LineDict) else line
+        item_line = getattr(item, "line", None) or line
         try:
             if not isinstance(item, dict):
                 raise FieldError(f"requests[{index}]", "a mapping", item)
@@ -161,20 +162,22 @@ def write_native_yaml(
     records: Iterable[TraceRecord], target: str | os.PathLike[str] | TextIO
 ) -> None:
     """Write ``records`` as native YAML ``{version: 1, requests: [...]}`` to a path or stream."""
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    out = io.StringIO()
-    out.write(f"version: {VERSION}\nrequests:\n")
-    empty = True
+    requests = []
     for r in records:
         _check_single_line(r)
         item: dict[str, object] = {"id": r.id, "submit": r.submit}
         if r.start is not None:
             item["start"] = r.start
         item.update(duration=r.duration, capacity=r.capacity, user=r.user)
-        # One flow mapping per line keeps a 24k-request file readable and line-addressable.
-        line = yaml.dump(item, Dumper=dumper, sort_keys=False, default_flow_style=True, width=2**31)
-        out.write(f"- {line}")
-        empty = False
-    if empty:
-        out.write("  []\n")
-    _write(out.getvalue(), target)
+        requests.append(item)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    # Flow style for scalar-only mappings: one request per line, readable and line-addressable.
+    text = yaml.dump(
+        {"version": VERSION, "requests": requests},
+        Dumper=dumper,
+        sort_keys=False,
+        default_flow_style=None,
+        allow_unicode=True,
+        width=1 << 20,
+    )
+    _write(text, target)

@@ -59,8 +59,10 @@ class WorkloadShape:
             raise ValueError(f"max_gb: expected more than tail_min_gb, got {self.max_gb!r}")
         if not self.min_duration <= self.max_duration:
             raise ValueError(f"max_duration: expected >= min_duration, got {self.max_duration!r}")
-        if self.users < 1 or self.burst_factor <= 0:
-            raise ValueError("users: expected >= 1 and burst_factor: expected > 0")
+        if self.users < 1:
+            raise ValueError(f"users: expected at least 1, got {self.users!r}")
+        if not self.burst_factor > 0:
+            raise ValueError(f"burst_factor: expected a number > 0, got {self.burst_factor!r}")
 
 
 def _capacity(rng: random.Random, shape: WorkloadShape) -> float:

@@ -1,0 +1,192 @@
+"""DiskUsage against a brute-force model (a plain list of intervals), plus edge cases:
+touching intervals, float dust, and a rejected `remove`."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
+
+from storalloc.capacity import EPSILON, DiskUsage
+
+Reservation = tuple[float, float, float]
+
+
+class Model:
+    """The obvious, slow truth: every query scans every reservation."""
+
+    def __init__(self) -> None:
+        self.res: list[Reservation] = []
+
+    def used_at(self, t: float) -> float:
+        return sum(z for s, e, z in self.res if s <= t < e)
+
+    def count_at(self, t: float) -> int:
+        return sum(1 for s, e, _ in self.res if s <= t < e)
+
+    def pieces(self, a: float, b: float) -> list[tuple[float, float]]:
+        """[a, b) cut at every reservation edge inside it; usage is constant on each piece."""
+        cuts = sorted({a, b} | {x for s, e, _ in self.res for x in (s, e) if a < x < b})
+        return list(itertools.pairwise(cuts))
+
+    def peak(self, a: float, b: float) -> float:
+        return max((self.used_at(x) for x, _ in self.pieces(a, b)), default=0.0)
+
+    def overlap_count(self, a: float, b: float) -> int:
+        return sum(1 for s, e, _ in self.res if s < b and e > a)
+
+    def busy_time(self, a: float, b: float) -> float:
+        return sum(y - x for x, y in self.pieces(a, b) if self.count_at(x))
+
+    def share_integral(self, a: float, b: float) -> float:
+        return sum((y - x) / (self.count_at(x) + 1) for x, y in self.pieces(a, b))
+
+    def earliest_fit(self, size: float, duration: float, not_before: float, cap: float) -> float:
+        if size > cap + EPSILON:
+            return math.inf
+        # Room only grows where a reservation ends, so those are the only candidates.
+        for t in sorted({not_before} | {e for _, e, _ in self.res if e > not_before}):
+            if self.peak(t, t + duration) + size <= cap + EPSILON:
+                return t
+        raise AssertionError("the model always fits after the last end")
+
+
+# Quarter-second times and sizes whose sums are inexact in binary, so float dust appears.
+times = st.integers(0, 80).map(lambda q: q / 4)
+lengths = st.integers(1, 40).map(lambda q: q / 4)
+sizes = st.sampled_from([0.1, 0.2, 0.3, 0.7, 1 / 3, 1.0, 2.5, 10.0, 33.3])
+
+
+class DiskUsageMachine(RuleBasedStateMachine):
+    reservations = Bundle("reservations")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.usage = DiskUsage()
+        self.model = Model()
+
+    @rule(target=reservations, start=times, length=lengths, size=sizes)
+    def add(self, start: float, length: float, size: float) -> Reservation:
+        self.usage.add(start, start + length, size)
+        self.model.res.append((start, start + length, size))
+        return (start, start + length, size)
+
+    @rule(r=consumes(reservations))
+    def remove(self, r: Reservation) -> None:
+        self.usage.remove(*r)
+        self.model.res.remove(r)
+
+    @rule(t=st.integers(-4, 130).map(lambda q: q / 4))
+    def used_at(self, t: float) -> None:
+        got = self.usage.used_at(t)
+        assert got == pytest.approx(self.model.used_at(t), abs=1e-9)
+        if self.model.count_at(t) == 0:
+            assert got == 0.0  # no dust where nothing is booked
+
+    @rule(a=times, length=lengths)
+    def window_queries(self, a: float, length: float) -> None:
+        b = a + length
+        u, m = self.usage, self.model
+        assert u.peak(a, b) == pytest.approx(m.peak(a, b), abs=1e-9)
+        assert u.overlap_count(a, b) == m.overlap_count(a, b)
+        assert u.busy_time(a, b) == pytest.approx(m.busy_time(a, b), abs=1e-9)
+        assert u.share_integral(a, b) == pytest.approx(m.share_integral(a, b), abs=1e-9)
+
+    @rule(size=sizes, length=lengths, not_before=times, cap=st.sampled_from([1.0, 10.0, 40.0]))
+    def earliest_fit(self, size: float, length: float, not_before: float, cap: float) -> None:
+        got = self.usage.earliest_fit(size, length, not_before, cap)
+        assert got == self.model.earliest_fit(size, length, not_before, cap)
+
+    @invariant()
+    def totals(self) -> None:
+        assert len(self.usage) == len(self.model.res)
+        top = max((self.model.used_at(s) for s, _, _ in self.model.res), default=0.0)
+        assert self.usage.peak_all() == pytest.approx(top, abs=1e-9)
+        if not self.model.res:
+            assert self.usage.reservations_end() is None
+        else:
+            assert self.usage.reservations_end() == max(e for _, e, _ in self.model.res)
+
+
+TestDiskUsageMatchesModel = DiskUsageMachine.TestCase
+TestDiskUsageMatchesModel.settings = settings(
+    max_examples=150, stateful_step_count=40, deadline=None
+)
+
+
+def test_touching_intervals_do_not_overlap():
+    usage = DiskUsage()
+    usage.add(0, 10, 5)
+    usage.add(10, 20, 7)
+    assert usage.overlap_count(0, 10) == 1
+    assert usage.overlap_count(10, 20) == 1
+    assert usage.overlap_count(9.5, 10.5) == 2
+    assert usage.peak(0, 10) == 5
+    assert usage.peak(10, 20) == 7
+    assert usage.used_at(10) == 7
+    assert usage.busy_time(0, 20) == 20
+    assert usage.share_integral(0, 20) == 10  # always one other present: half of 20 s
+    assert usage.earliest_fit(10, 5, 0, 15) == 0  # 5 + 10 <= 15 on [0, 5)
+    assert usage.earliest_fit(10, 10, 0, 15) == 0  # [0, 10) holds 5 only, not the 7
+    assert usage.earliest_fit(10, 11, 0, 15) == 20  # one second more meets the 7
+    assert usage.earliest_fit(8, 11, 0, 15) == 0  # 7 + 8 fits exactly
+    assert usage.earliest_fit(95, 10, 0, 100) == 0  # peak 5 on [0, 10): 5 + 95 fits
+
+
+def test_float_dust_after_many_adds_and_removes_is_exactly_zero():
+    """Thousands of inexact sizes on [5, 15), removed in another order: between two kept
+    reservations the usage is exactly 0, so a full-disk request fits there."""
+    rng = random.Random(7)
+    usage = DiskUsage()
+    usage.add(0, 5, 1.0)
+    usage.add(15, 20, 1.0)
+    booked = [
+        (5 + rng.randrange(5), 10 + rng.randrange(6), rng.choice([0.1, 0.2, 0.7, 1 / 3]))
+        for _ in range(2000)
+    ]
+    for r in booked:
+        usage.add(*r)
+    assert usage.used_at(9.5) > 100
+    rng.shuffle(booked)
+    for r in booked:
+        usage.remove(*r)
+    assert usage.used_at(7) == 0.0
+    assert usage.used_at(12) == 0.0
+    assert usage.peak(5, 15) == 0.0
+    assert usage.busy_time(5, 15) == 0.0
+    assert usage.earliest_fit(1.0, 10, 5, 1.0) == 5
+    assert usage.breakpoints_from(0) == [0, 5, 15, 20]
+    assert len(usage) == 2
+
+
+def test_empty_or_reversed_interval_is_an_error():
+    usage = DiskUsage()
+    with pytest.raises(ValueError, match=r"empty or reversed interval \[5, 5\)"):
+        usage.add(5, 5, 1)
+    with pytest.raises(ValueError):
+        usage.add(6, 5, 1)
+
+
+def test_size_larger_than_the_capacity_never_fits():
+    assert DiskUsage().earliest_fit(101, 10, 0, 100) == math.inf
+
+
+def test_rejected_remove_leaves_the_usage_unchanged():
+    """`remove` of a reservation that was never booked raises KeyError naming it, and the
+    usage must be exactly as before (no half-done removal)."""
+    usage = DiskUsage()
+    usage.add(0, 10, 1)
+    usage.add(5, 20, 1)
+    with pytest.raises(KeyError, match=r"no reservation \[0, 5\)"):
+        usage.remove(0, 5, 1)  # 0 and 5 are breakpoints, but no reservation ends at 5
+    assert len(usage) == 2
+    assert usage.overlap_count(0, 30) == 2
+    assert usage.overlap_count(0, 4) == 1
+    usage.remove(0, 10, 1)
+    usage.remove(5, 20, 1)
+    assert len(usage) == 0 and usage.overlap_count(0, 30) == 0
