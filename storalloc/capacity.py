@@ -21,6 +21,9 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterator
 from itertools import accumulate
+from operator import mul, sub, truediv
+
+_PLUS_ONE = (1).__add__
 
 #: Sizes are floats in GB: sums and differences leave dust that must not count as usage.
 EPSILON = 1e-9
@@ -191,10 +194,11 @@ class DiskUsage:
 
     def _prefixes(self) -> tuple[list[float], list[float]]:
         if self._prefix is None:
+            # map/accumulate over operator functions keep the O(n) rebuild in C.
             times, conc = self._times, self._conc
-            pieces = list(zip(times[1:], times, conc, strict=False))
-            busy = [0.0, *accumulate((b - a) * _busy(n) for b, a, n in pieces)]
-            share = [0.0, *accumulate((b - a) * _share(n) for b, a, n in pieces)]
+            lengths = list(map(sub, times[1:], times))
+            busy = [0.0, *accumulate(map(mul, lengths, map(bool, conc)))]
+            share = [0.0, *accumulate(map(truediv, lengths, map(_PLUS_ONE, conc)))]
             self._prefix = (busy, share)
         return self._prefix
 

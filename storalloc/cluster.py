@@ -69,6 +69,7 @@ class Cluster:
     def __init__(self) -> None:
         self.nodes: list[Node] = []
         self._by_name: dict[str, int] = {}
+        self._capacities: list[float] | None = None
 
     def node_index(self, name: str) -> int | None:
         return self._by_name.get(name)
@@ -76,6 +77,7 @@ class Cluster:
     def add_node(self, node: Node) -> Node:
         """Register a node; a known name keeps its index (and its bookings stay valid only
         if its disks are unchanged, which the caller checks)."""
+        self._capacities = None
         known = self._by_name.get(node.name)
         if known is None:
             node.index = len(self.nodes)
@@ -107,8 +109,8 @@ class Cluster:
             self.disk(ext.node, ext.disk).usage.remove(start, end, ext.size)
             self.nodes[ext.node].usage.remove(start, end, ext.size)
 
-    def total_capacity(self) -> float:
-        return sum(d.capacity for d in self.up_disks())
-
-    def largest_disk(self) -> float:
-        return max((d.capacity for d in self.up_disks()), default=0.0)
+    def capacities(self) -> list[float]:
+        """Capacity of every known disk, up or down (cached: nodes rarely change)."""
+        if self._capacities is None:
+            self._capacities = [d.capacity for n in self.nodes for d in n.disks]
+        return self._capacities

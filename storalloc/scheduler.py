@@ -163,16 +163,20 @@ class Scheduler:
         """Why the job could not fit even on the empty cluster (down nodes included, since
         they may come back), or '' when it could."""
         if job.size > self.max_request_gb:
-            return f"request of {job.size:g} GB exceeds this site's limit of " \
+            return (
+                f"request of {job.size:g} GB exceeds this site's limit of "
                 f"{self.max_request_gb:g} GB (max_request_gb)"
-        disks = [d for node in self.cluster.nodes for d in node.disks]
-        if not disks:
+            )
+        capacities = self.cluster.capacities()
+        if not capacities:
             return "no storage server is registered"
         part = job.parts[0]  # parts are equal
-        room = sum(int((d.capacity + EPSILON) / part) for d in disks)
+        largest = max(capacities)
+        if part <= largest + EPSILON and len(job.parts) == 1:
+            return ""
+        room = sum(int((c + EPSILON) / part) for c in capacities)
         if room >= len(job.parts):
             return ""
-        largest = max(d.capacity for d in disks)
         if len(job.parts) == 1:
             return (
                 f"request of {job.size:g} GB exceeds the largest disk ({largest:g} GB); "
@@ -180,7 +184,7 @@ class Scheduler:
             )
         return (
             f"request of {job.size:g} GB in {len(job.parts)} parts of {part:g} GB cannot fit "
-            f"on the {len(disks)} disks of this site ({sum(d.capacity for d in disks):g} GB)"
+            f"on the {len(capacities)} disks of this site ({sum(capacities):g} GB)"
         )
 
     # --- planning ----------------------------------------------------------------------
