@@ -6,7 +6,7 @@ read-only `ClusterView` protocol (see `storalloc.strategies.base`) and only quer
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from storalloc.capacity import EPSILON, DiskUsage
@@ -70,6 +70,7 @@ class Cluster:
         self.nodes: list[Node] = []
         self._by_name: dict[str, int] = {}
         self._capacities: list[float] | None = None
+        self._up_disks: list[Disk] | None = None  # rebuilt when a node joins or changes state
 
     def node_index(self, name: str) -> int | None:
         return self._by_name.get(name)
@@ -77,7 +78,7 @@ class Cluster:
     def add_node(self, node: Node) -> Node:
         """Register a node; a known name keeps its index (and its bookings stay valid only
         if its disks are unchanged, which the caller checks)."""
-        self._capacities = None
+        self._capacities = self._up_disks = None
         known = self._by_name.get(node.name)
         if known is None:
             node.index = len(self.nodes)
@@ -93,11 +94,16 @@ class Cluster:
     def disk(self, node: int, disk: int) -> Disk:
         return self.nodes[node].disks[disk]
 
-    def up_disks(self) -> Iterator[Disk]:
-        """Every disk a new placement may use, in (node, disk) order."""
-        for node in self.nodes:
-            if node.up:
-                yield from node.disks
+    def set_up(self, index: int, up: bool) -> None:
+        """Mark a node up (it may take new placements) or down."""
+        self.nodes[index].up = up
+        self._up_disks = None
+
+    def up_disks(self) -> list[Disk]:
+        """Every disk a new placement may use, in (node, disk) order. Do not modify."""
+        if self._up_disks is None:
+            self._up_disks = [d for node in self.nodes if node.up for d in node.disks]
+        return self._up_disks
 
     def book(self, extents: Iterable[Extent], start: float, end: float) -> None:
         for ext in extents:

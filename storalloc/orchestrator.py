@@ -19,12 +19,13 @@ from storalloc import state
 from storalloc.clock import Clock, LiveClock, VirtualClock
 from storalloc.cluster import Cluster, Disk, Node
 from storalloc.jobs import Job
+from storalloc.replay import ReplayOrderError, submit_at
 from storalloc.scheduler import Scheduler, SchedulerError
 from storalloc.strategies.base import Strategy
 from storalloc.timeline import Bar, NodeRows, render_timeline, terminal_columns
 from storalloc.timers import TimerQueue
 from storalloc.transport import Router, drain_fd
-from storalloc.virtual import advance, drain
+from storalloc.virtual import drain
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,6 @@ class Orchestrator:
         self._next_liveness = time.monotonic() + heartbeat_interval
         self._liveness_period = heartbeat_interval
         self._stop = False
-        self._trace_started = False
         self.state_file = state_file
         self._dirty = False
         if state_file:
@@ -164,7 +164,7 @@ class Orchestrator:
             self.clients.send(address, p.Error(code=exc.code, message=str(exc)))
             return
         request_id = getattr(msg, "request_id", None)
-        if not isinstance(msg, p.ListJobs | p.ShowJob):
+        if not isinstance(msg, p.ListJobs | p.ShowJob | p.ListNodes):
             self._dirty = True
         try:
             reply = self._serve_client(address, msg)
@@ -190,6 +190,11 @@ class Orchestrator:
             case p.ShowJob():
                 job = s.show(msg.job_id, msg.user)
                 return p.JobInfo(request_id=msg.request_id, job=job, now=s.clock.now())
+            case p.ListNodes():
+                return p.NodeList(
+                    request_id=msg.request_id, nodes=s.nodes_info(), simulate=self.simulate,
+                    submitted=s.next_id, now=s.clock.now(),
+                )
             case p.TraceSubmit():
                 return self._trace_submit(msg)
             case p.TraceEnd():
@@ -202,19 +207,14 @@ class Orchestrator:
     def _trace_submit(self, msg: p.TraceSubmit) -> p.Message:
         if not isinstance(self.clock, VirtualClock):
             raise SchedulerError("not_simulating", "trace replay needs orchestrator --simulate")
-        if not self._trace_started:
-            self._trace_started = True
-            if msg.submit > self.clock.now():
-                self.clock.advance_to(msg.submit)
-        if msg.submit < self.clock.now():
-            raise SchedulerError(
-                "bad_order", f"trace record {msg.trace_id} goes back in time; sort the trace"
-            )
-        advance(self.clock, self.timers, msg.submit)
-        job = self.scheduler.submit(
-            user=msg.user, size=msg.size_gb, duration=msg.duration_s, begin=msg.begin,
-            trace_id=msg.trace_id, request_id=msg.request_id, quiet=True,
-        )  # fmt: skip
+        try:
+            job = submit_at(
+                self.scheduler, self.clock, self.timers, trace_id=msg.trace_id,
+                user=msg.user, submit=msg.submit, size=msg.size_gb, duration=msg.duration_s,
+                begin=msg.begin, request_id=msg.request_id,
+            )  # fmt: skip
+        except ReplayOrderError as exc:
+            raise SchedulerError("bad_order", str(exc)) from None
         return p.TraceAck(request_id=msg.request_id, job_id=job.id)
 
     def _trace_end(self, msg: p.TraceEnd) -> p.Message:

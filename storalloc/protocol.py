@@ -251,7 +251,25 @@ class ShowJob(Message):
         _job_id(self.kind, self.job_id)
 
 
+@message("list_nodes")
+@dataclass(frozen=True, slots=True)
+class ListNodes(Message):
+    request_id: str
+
+
 # --- orchestrator → client ------------------------------------------------------------------
+
+
+@message("node_list")
+@dataclass(frozen=True, slots=True)
+class NodeList(Message):
+    """Storage nodes as `--nodes` (sinfo-like) shows them, and the orchestrator's mode."""
+
+    request_id: str
+    nodes: list[dict]
+    simulate: bool
+    submitted: int  # requests admitted so far (a fresh replay needs 0)
+    now: float
 
 
 @message("notice")

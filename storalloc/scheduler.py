@@ -63,10 +63,10 @@ class _View:
         self._cluster = cluster
         self._excluded = excluded
 
-    def up_disks(self) -> Iterator[Disk]:
+    def up_disks(self) -> list[Disk]:
         if not self._excluded:
             return self._cluster.up_disks()
-        return (d for d in self._cluster.up_disks() if d.key not in self._excluded)
+        return [d for d in self._cluster.up_disks() if d.key not in self._excluded]
 
 
 class Scheduler:
@@ -132,7 +132,8 @@ class Scheduler:
         self.next_id += 1
         job.exports = [None] * len(job.parts)
         job.connections = [None] * len(job.parts)
-        log.debug("[%05d] New incoming request: [%s]", job.id, format_request(size, duration))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("[%05d] New incoming request: [%s]", job.id, format_request(size, duration))
         self._notice(job, f"Pending job allocation {job.id}")
         reason = self._never_fits(job)
         if reason:
@@ -372,7 +373,7 @@ class Scheduler:
 
     def _end(self, job: Job, state: State, reason: str) -> None:
         job.cancel_timers()
-        if job in self.waiting:
+        if job.state is State.PENDING:  # only waiting jobs are in the queue
             self.waiting.remove(job)
         job.state = state
         job.reason = reason
@@ -452,6 +453,17 @@ class Scheduler:
     def listing(self) -> list[dict[str, Any]]:
         return [self.describe(j) for j in sorted(self.jobs.values(), key=lambda j: j.id)]
 
+    def nodes_info(self) -> list[dict[str, Any]]:
+        """Every known node with its capacity and what is used on it now."""
+        now = self.clock.now()
+        return [
+            {"node": n.index, "name": n.name, "hostname": n.hostname,
+             "state": "UP" if n.up else "DOWN", "disks": len(n.disks),
+             "capacity_gb": sum(d.capacity for d in n.disks),
+             "used_gb": n.usage.used_at(now), "network_bw": n.network_bw}
+            for n in self.cluster.nodes
+        ]  # fmt: skip
+
     def describe(self, job: Job) -> dict[str, Any]:
         """What --list and --show print about a job (no connection details)."""
         down = any(not self.cluster.nodes[e.node].up for e in job.extents)
@@ -475,7 +487,7 @@ class Scheduler:
         known = self.cluster.node_index(node.name)
         if known is not None and _same_layout(self.cluster.nodes[known], node):
             node = self.cluster.nodes[known]
-            node.up = True
+            self.cluster.set_up(known, True)
         else:
             if known is not None:
                 self._drop_node_jobs(known, "its disks changed")
@@ -543,7 +555,7 @@ class Scheduler:
         node = self.cluster.nodes[index]
         if not node.up:
             return
-        node.up = False
+        self.cluster.set_up(index, False)
         log.warning("node %d (%s) is down: no heartbeat", index, node.name)
         for job in list(self.waiting):
             if job.start is not None and any(e.node == index for e in job.extents):

@@ -67,35 +67,36 @@ def _warn_skip(error: TraceError) -> None:
     say_error(f"skipping bad record: {error}")
 
 
-def probe(link: Link) -> dict:
-    """The orchestrator's report so far. Before any submission it only describes the
-    registered nodes: `TraceEnd` has nothing to drain then, so it changes nothing."""
-    reply = link.call(p.TraceEnd(request_id=link.new_id()))
-    if not isinstance(reply, p.Report):
-        raise ReplayError(f"unexpected {reply.kind} answer to trace_end")
-    return reply.report
+def nodes(link: Link) -> p.NodeList:
+    """The orchestrator's nodes, mode, and how many requests it admitted so far."""
+    reply = link.call(p.ListNodes(request_id=link.new_id()))
+    if not isinstance(reply, p.NodeList):
+        raise ReplayError(f"unexpected {reply.kind} answer to list_nodes")
+    return reply
 
 
-def wait_for_servers(link: Link, timeout: float, count: int = 1) -> dict:
+def wait_for_servers(link: Link, timeout: float, count: int = 1) -> p.NodeList:
     """Wait until at least `count` storage servers are registered (a server started with
     the client may register a moment later), and check that nothing was replayed yet."""
     deadline = time.monotonic() + timeout
     while True:
-        report = probe(link)
-        if report.get("requests_count", 0):
+        state = nodes(link)
+        if not state.simulate:
+            raise ReplayError("trace replay needs orchestrator --simulate")
+        if state.submitted:
             raise ReplayError(
-                f"the orchestrator has already replayed {report['requests_count']} requests; "
+                f"the orchestrator has already admitted {state.submitted} requests; "
                 "restart orchestrator.py --simulate for a new replay"
             )
-        nodes = report.get("nodes_count", count)
-        if nodes >= count:
-            return report
+        up = sum(n["state"] == "UP" for n in state.nodes)
+        if up >= count:
+            return state
         if time.monotonic() >= deadline:
             raise ReplayError(
-                f"{nodes} storage server(s) registered with the orchestrator, expected "
+                f"{up} storage server(s) registered with the orchestrator, expected "
                 f"{count}; start server.py --simulate first"
             )
-        time.sleep(SERVER_POLL)
+        time.sleep(SERVER_POLL)  # waiting on other processes to start, bounded
 
 
 def send_records(

@@ -100,7 +100,9 @@ class Proc:
         self._close()
 
 
-def start_orchestrator(*extra: str, config: Path = ORCH_CFG, verbose: bool = True) -> tuple[Proc, str, str]:
+def start_orchestrator(
+    *extra: str, config: Path = ORCH_CFG, verbose: bool = True
+) -> tuple[Proc, str, str]:
     """An orchestrator on free ports; returns (proc, client endpoint, server endpoint)."""
     argv = ["orchestrator.py", "-c", str(config), "--client-endpoint", "tcp://127.0.0.1:*",
             "--server-endpoint", "tcp://127.0.0.1:*", "--print-endpoints", *extra]

@@ -94,7 +94,12 @@ class DiskUsageMachine(RuleBasedStateMachine):
         u, m = self.usage, self.model
         assert u.peak(a, b) == pytest.approx(m.peak(a, b), abs=1e-9)
         assert u.overlap_count(a, b) == m.overlap_count(a, b)
+        cold = u.load(a, b)  # walks the window when the running integrals are stale
         assert u.busy_time(a, b) == pytest.approx(m.busy_time(a, b), abs=1e-9)
+        warm = u.load(a, b)  # reads the running integrals
+        for count, busy in (cold, warm):
+            assert count == m.overlap_count(a, b)
+            assert busy == pytest.approx(m.busy_time(a, b), abs=1e-9)
         assert u.share_integral(a, b) == pytest.approx(m.share_integral(a, b), abs=1e-9)
 
     @rule(size=sizes, length=lengths, not_before=times, cap=st.sampled_from([1.0, 10.0, 40.0]))

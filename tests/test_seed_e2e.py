@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -79,6 +80,17 @@ def test_without_verbose_no_debug_line(site):
     assert result.returncode == 0, result.stderr
     assert "[D]" not in result.stdout
     assert result.stdout.startswith("storalloc: Pending job allocation")
+
+
+def test_nodes_lists_servers_like_sinfo(site):
+    _, _, clients = site
+    assert run_client(clients, "-s", "2T", "-t", "60").returncode == 0
+    table = run_client(clients, "--nodes").stdout.splitlines()
+    assert table[0].split() == ["NODE", "NAME", "STATE", "DISKS", "SIZE", "USED", "FREE",
+                                "NETWORK"]
+    assert table[1].split() == ["0", "ault14:0", "UP", "8", "64T", "2T", "62T", "12.5", "GBps"]
+    data = json.loads(run_client(clients, "--nodes", "--json").stdout)
+    assert data[0]["used_gb"] == 2000 and data[0]["capacity_gb"] == 64000
 
 
 def test_seed_demo_runs_the_three_commands():

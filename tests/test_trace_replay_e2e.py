@@ -9,7 +9,7 @@ import yaml
 
 from storalloc import simulate
 from storalloc.client import Link
-from storalloc.trace_replay import probe, wait_for_servers
+from storalloc.trace_replay import nodes, wait_for_servers
 from storalloc.traces.synthetic import generate, write_native_csv
 from tests.procs import ORCH_CFG, WAIT, run_client, start_orchestrator, start_server
 
@@ -98,7 +98,7 @@ def test_bad_record_stops_before_anything_is_sent(site_factory):
     result = run_client(site.clients, "--trace", str(bad))
     assert result.returncode == 1
     assert f"storalloc: error: {bad}:3: duration: expected" in result.stderr
-    assert probe(site.link)["requests_count"] == 0
+    assert nodes(site.link).submitted == 0
 
 
 def test_skip_bad_replays_the_other_records(site_factory, tmp_path):
@@ -118,7 +118,7 @@ def test_report_name_is_checked_before_replaying(site_factory, tmp_path):
     result = run_client(site.clients, "--trace", str(DATA / "hand.csv"), "--report",
                         str(tmp_path / "report.txt"))  # fmt: skip
     assert result.returncode == 1 and ".yml, .yaml or .json" in result.stderr
-    assert probe(site.link)["requests_count"] == 0
+    assert nodes(site.link).submitted == 0
 
 
 def test_live_orchestrator_refuses_a_replay(site_factory):

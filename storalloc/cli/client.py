@@ -12,7 +12,7 @@ from datetime import datetime
 
 from storalloc import protocol as p
 from storalloc.cli.common import EXIT_FAILED, EXIT_OK, add_verbosity, setup_logging
-from storalloc.cli.listing import format_job, format_table, with_time_left
+from storalloc.cli.listing import format_job, format_nodes, format_table, with_time_left
 from storalloc.client import (
     Link,
     ServerError,
@@ -83,10 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     req.add_argument("--hostnqn", help="this host's NVMe host NQN (default: hostnqn_file)")
     act = parser.add_argument_group("other actions (one per call)")
     act.add_argument("--list", action="store_true", help="list allocations, like squeue")
+    act.add_argument("--nodes", action="store_true", help="list storage nodes, like sinfo")
     act.add_argument("--show", type=_job_id, metavar="JOB", help="everything about one job")
     act.add_argument("--release", type=_job_id, metavar="JOB", help="end a job now, like scancel")
     act.add_argument("--trace", metavar="FILE", help="replay a trace (orchestrator --simulate)")
-    act.add_argument("--json", action="store_true", help="JSON output for --list and --show")
+    act.add_argument("--json", action="store_true",
+                     help="JSON output for --list, --nodes and --show")
     trace = parser.add_argument_group("trace replay")
     trace.add_argument("--format", dest="trace_format",
                        choices=["native-yaml", "native-csv", "iojobs", "darshan", "swf"],
@@ -102,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _check_action(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
     # Job 0 is falsy: test for "given" explicitly.
-    given = {"list": args.list, "show": args.show is not None,
+    given = {"list": args.list, "nodes": args.nodes, "show": args.show is not None,
              "release": args.release is not None, "trace": args.trace is not None}
     actions = [name for name, on in given.items() if on]
     if len(actions) > 1:
@@ -111,7 +113,7 @@ def _check_action(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         return actions[0]
     if args.size is None or args.time is None:
         parser.error("a request needs both -s/--size and -t/--time "
-                     "(or one of --list, --show, --release, --trace)")
+                     "(or one of --list, --nodes, --show, --release, --trace)")
     if not 1 <= args.stripes <= 4096:
         parser.error(f"--stripes must be between 1 and 4096, got {args.stripes}")
     if args.begin is not None:
@@ -141,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             return _request(link, args, cfg, user)
         if action == "list":
             return _list(link, user, args.json)
+        if action == "nodes":
+            return _nodes(link, args.json)
         if action == "show":
             return _show(link, user, args.show, args.json)
         if action == "release":
@@ -196,6 +200,16 @@ def _list(link: Link, user: str, as_json: bool) -> int:
         dump_json([with_time_left(j, now) for j in jobs])
     else:
         print(format_table(jobs, now))
+    return EXIT_OK
+
+
+def _nodes(link: Link, as_json: bool) -> int:
+    reply = link.call(p.ListNodes(request_id=link.new_id()))
+    assert isinstance(reply, p.NodeList)
+    if as_json:
+        dump_json(reply.nodes)
+    else:
+        print(format_nodes(reply.nodes))
     return EXIT_OK
 
 

@@ -30,6 +30,17 @@ def _where(job: dict[str, Any]) -> tuple[str, str]:
     return nodes, disks
 
 
+def _columns(rows: list[tuple[str, ...]], right: set[int]) -> str:
+    """Aligned columns; numbers (indices in `right`) align right, as squeue's do."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [c.rjust(w) if i in right else c.ljust(w)
+                 for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+        lines.append(" ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
 def format_table(jobs: list[dict[str, Any]], now: float) -> str:
     rows = [COLUMNS]
     for job in jobs:
@@ -38,14 +49,22 @@ def format_table(jobs: list[dict[str, Any]], now: float) -> str:
             str(job["job_id"]), job["user"], format_size(job["size_gb"]),
             format_time_left(time_left(job, now)), job["state"], node, disk,
         ))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
-    right = {0, 2, 3}  # numbers align right, as squeue does
-    lines = []
-    for row in rows:
-        cells = [c.rjust(w) if i in right else c.ljust(w)
-                 for i, (c, w) in enumerate(zip(row, widths, strict=True))]
-        lines.append(" ".join(cells).rstrip())
-    return "\n".join(lines)
+    return _columns(rows, {0, 2, 3})
+
+
+NODE_COLUMNS = ("NODE", "NAME", "STATE", "DISKS", "SIZE", "USED", "FREE", "NETWORK")
+
+
+def format_nodes(nodes: list[dict[str, Any]]) -> str:
+    """`--nodes`, sinfo-like: one line per storage node, with what is used now."""
+    rows = [NODE_COLUMNS]
+    for n in nodes:
+        rows.append((
+            str(n["node"]), n["name"], n["state"], str(n["disks"]),
+            format_size(n["capacity_gb"]), format_size(n["used_gb"]),
+            format_size(n["capacity_gb"] - n["used_gb"]), f"{n['network_bw']:g} GBps",
+        ))
+    return _columns(rows, {0, 3, 4, 5, 6})
 
 
 def _when(t: float | None) -> str:

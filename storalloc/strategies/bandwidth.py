@@ -13,6 +13,7 @@ import heapq
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from storalloc.capacity import DiskUsage
 from storalloc.cluster import Disk, Node
 from storalloc.strategies.base import Decision
 
@@ -22,6 +23,8 @@ FIGURE_DIGITS = 6
 #: figure's sum, and a bound must never fall below the figure it bounds. 1e-10 covers ~1e5
 #: summed segments yet stays far below the rounding unit for figures up to 1000 GBps.
 BOUND_SLACK = 1e-10
+#: Up to this many fitting disks, evaluating them all beats the branch-and-bound heap.
+DIRECT_LIMIT = 32
 
 NodeValue = Callable[[Node], float]
 DiskValue = Callable[[Disk, float], float]
@@ -38,11 +41,11 @@ def format_capacity(capacity: float) -> str:
 
 
 def _window(decision: Decision) -> tuple[float, float, float]:
-    r = decision.request
-    duration = r.end - r.start
+    duration = decision.duration
     if not duration > 0:
+        r = decision.request
         raise ValueError(f"job {r.job_id}: empty or reversed window [{r.start}, {r.end})")
-    return r.start, r.end, duration
+    return decision.start, decision.end, duration
 
 
 def shared_bandwidth(bandwidth: float, duration: float, count: int, busy: float) -> float:
@@ -51,26 +54,28 @@ def shared_bandwidth(bandwidth: float, duration: float, count: int, busy: float)
     return bandwidth * ((duration - busy) + busy / (count + 1)) / duration
 
 
+def _worst_case(bandwidth: float, usage: DiskUsage, pending: int, decision: Decision) -> float:
+    duration = decision.duration
+    if not duration > 0:
+        _window(decision)  # raises the error
+    count, busy = usage.load(decision.start, decision.end)
+    if pending:  # parts of this decision sit there for the whole window
+        count, busy = count + pending, duration
+    if not count:  # nothing to share with
+        return bandwidth
+    return shared_bandwidth(bandwidth, duration, count, busy)
+
+
 def worst_case_disk(disk: Disk, decision: Decision) -> float:
     """worst_case figure of a disk alone (no node cap), given the parts already chosen."""
-    start, end, duration = _window(decision)
-    pending = decision.pending_parts(disk)
-    count = disk.usage.overlap_count(start, end) + pending
-    if count == 0:  # nothing to share with: skip the segment walk
-        return disk.write_bw
-    busy = duration if pending else disk.usage.busy_time(start, end)
-    return shared_bandwidth(disk.write_bw, duration, count, busy)
+    return _worst_case(disk.write_bw, disk.usage, decision.pending_parts(disk), decision)
 
 
 def worst_case_box(node: Node, decision: Decision) -> float:
     """worst_case figure of a node's network link, from its aggregate usage."""
-    start, end, duration = _window(decision)
-    pending = decision.pending_parts_on_node(node.index)
-    count = node.usage.overlap_count(start, end) + pending
-    if count == 0:
-        return node.network_bw
-    busy = duration if pending else node.usage.busy_time(start, end)
-    return shared_bandwidth(node.network_bw, duration, count, busy)
+    return _worst_case(
+        node.network_bw, node.usage, decision.pending_parts_on_node(node.index), decision
+    )
 
 
 def best_bandwidth_bound(disk: Disk, node_bound: float, decision: Decision) -> float:
@@ -133,6 +138,8 @@ def best_first(
     bound is replaced by the exact figure, and the first exact figure popped is the answer,
     because every other item's bound ranks lower, or equal with a later (node, disk) key.
     """
+    if len(fitting) <= DIRECT_LIMIT:
+        return _direct_best(fitting, nodes, node_value, disk_exact)
     groups: dict[int, list[Disk]] = {}
     for disk in fitting:
         groups.setdefault(disk.node, []).append(disk)
@@ -156,6 +163,23 @@ def best_first(
             exact = disk_exact(disk, value)
             heapq.heappush(heap, (-rank(exact), node, slot, 2, disk))
     return None
+
+
+def _direct_best(
+    fitting: Sequence[Disk], nodes: Sequence[Node], node_value: NodeValue, disk_exact: DiskValue
+) -> Disk | None:
+    """best_first's answer by evaluating every disk: cheaper than the heap on small sites.
+    `fitting` is in (node, disk) order, so keeping the first maximum breaks ties alike."""
+    best: Disk | None = None
+    best_rank = float("-inf")
+    node_index, value = -1, 0.0
+    for disk in fitting:
+        if disk.node != node_index:
+            node_index, value = disk.node, node_value(nodes[disk.node])
+        figure = rank(disk_exact(disk, value))
+        if figure > best_rank:
+            best, best_rank = disk, figure
+    return best
 
 
 def bounded_max(

@@ -6,7 +6,7 @@ reads a clock and does no I/O other than debug logging. The scheduler books what
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -39,7 +39,7 @@ class ClusterView(Protocol):
 
     nodes: Sequence[Node]
 
-    def up_disks(self) -> Iterator[Disk]: ...
+    def up_disks(self) -> Sequence[Disk]: ...
 
 
 class Strategy(Protocol):
@@ -57,21 +57,26 @@ class Decision:
     because all parts share the same window.
     """
 
-    __slots__ = ("_count", "_extra", "extents", "request")
+    __slots__ = ("_count", "_extra", "duration", "end", "extents", "request", "start")
 
     def __init__(self, request: PlacementRequest) -> None:
         self.request = request
+        # Unpacked once: strategies read them for every disk they consider.
+        self.start, self.end = request.start, request.end
+        self.duration = request.end - request.start
         self.extents: list[Extent] = []
         self._extra: dict[tuple[int, int], float] = {}
         self._count: dict[tuple[int, int], int] = {}
 
     def pending_gb(self, disk: Disk) -> float:
-        return self._extra.get(disk.key, 0.0)
+        return self._extra.get((disk.node, disk.index), 0.0) if self._extra else 0.0
 
     def pending_parts(self, disk: Disk) -> int:
-        return self._count.get(disk.key, 0)
+        return self._count.get((disk.node, disk.index), 0) if self._count else 0
 
     def pending_parts_on_node(self, node: int) -> int:
+        if not self._count:
+            return 0
         return sum(n for (nd, _), n in self._count.items() if nd == node)
 
     def free(self, disk: Disk) -> float:
@@ -80,9 +85,8 @@ class Decision:
         return disk.free(r.start, r.end) - self.pending_gb(disk)
 
     def fits(self, disk: Disk, size: float) -> bool:
-        extra = self._extra.get(disk.key)
-        if extra is None:
-            return disk.fits(size, self.request.start, self.request.end)
+        if not self._extra or (disk.node, disk.index) not in self._extra:
+            return disk.fits(size, self.start, self.end)
         return self.free(disk) + EPSILON >= size
 
     def take(self, disk: Disk, size: float) -> None:
@@ -102,9 +106,13 @@ def place_parts(
     to give up). Returns every extent, or None if any part could not be placed.
     """
     decision = Decision(request)
-    disks = list(view.up_disks())
+    disks = view.up_disks()
+    start, end = request.start, request.end
     for size in sorted(request.parts, reverse=True):
-        fitting = [d for d in disks if decision.fits(d, size)]
+        if decision.extents:
+            fitting = [d for d in disks if decision.fits(d, size)]
+        else:  # nothing chosen yet: the disks' own (cached) test is enough
+            fitting = [d for d in disks if d.fits(size, start, end)]
         if not fitting:
             return None
         chosen = choose(decision, size, fitting)

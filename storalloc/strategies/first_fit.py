@@ -15,7 +15,7 @@ class FirstFit:
         # Same semantics as place_parts with `fitting[0]`, but stops scanning at the first
         # fit instead of testing every disk, which is the point of first fit.
         decision = Decision(request)
-        disks = list(view.up_disks())
+        disks = view.up_disks()
         for size in sorted(request.parts, reverse=True):
             chosen = next((d for d in disks if decision.fits(d, size)), None)
             if chosen is None:
