@@ -6,8 +6,9 @@ read-only `ClusterView` protocol (see `storalloc.strategies.base`) and only quer
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from storalloc.capacity import EPSILON, DiskUsage
 
@@ -52,6 +53,34 @@ class Node:
     disks: list[Disk]
     usage: DiskUsage = field(default_factory=DiskUsage)  # every booking on any of its disks
     up: bool = True
+
+
+DISK_FIELDS = ("capacity", "write_bw", "read_bw", "model", "path")
+
+
+def describe_disks(disks: Iterable[Any]) -> list[dict[str, Any]]:
+    """Disk descriptions as they travel (register message, state file), from any objects
+    with the DISK_FIELDS attributes (config disks, cluster disks)."""
+    return [{name: getattr(d, name) for name in DISK_FIELDS} for d in disks]
+
+
+def build_node(
+    name: str,
+    hostname: str,
+    network_bw: float,
+    disks: Iterable[Mapping[str, Any]],
+    *,
+    up: bool = True,
+) -> Node:
+    """A node from disk descriptions; its global index is given when it is added."""
+    members = [
+        Disk(node=-1, index=i, capacity=float(d["capacity"]), write_bw=float(d["write_bw"]),
+             read_bw=float(d["read_bw"]), model=str(d.get("model") or ""),
+             path=str(d.get("path") or ""))
+        for i, d in enumerate(disks)
+    ]  # fmt: skip
+    return Node(index=-1, name=name, hostname=hostname, network_bw=float(network_bw),
+                disks=members, up=up)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from storalloc.backends.base import (
     make_nqn,
     parse_export_id,
 )
+from storalloc.cluster import describe_disks
 from storalloc.transport import Dealer, drain_fd
 from storalloc.units import format_number
 
@@ -94,11 +95,7 @@ class StorageServer:
             self.dealer.close()
 
     def _register(self) -> None:
-        disks = [
-            {"capacity": d.capacity, "write_bw": d.write_bw, "read_bw": d.read_bw,
-             "model": d.model, "path": d.path}
-            for d in self.node.disks
-        ]  # fmt: skip
+        disks = describe_disks(self.node.disks)
         assert self.dealer is not None
         self.dealer.send(
             p.Register(

@@ -17,7 +17,7 @@ import zmq
 from storalloc import protocol as p
 from storalloc import state
 from storalloc.clock import Clock, LiveClock, VirtualClock
-from storalloc.cluster import Cluster, Disk, Node
+from storalloc.cluster import Cluster, build_node
 from storalloc.jobs import Job
 from storalloc.replay import ReplayOrderError, submit_at
 from storalloc.scheduler import Scheduler, SchedulerError
@@ -156,12 +156,19 @@ class Orchestrator:
 
     # --- clients -----------------------------------------------------------------------
 
-    def _on_client(self, address: bytes, frames: list[bytes]) -> None:
+    @staticmethod
+    def _decode(router: Router, address: bytes, frames: list[bytes], peer: str) -> p.Message | None:
+        """The message, or None after answering `error` (the loop goes on serving)."""
         try:
-            msg = p.decode(frames)
+            return p.decode(frames)
         except p.ProtocolError as exc:
-            log.warning("client %s sent a bad message: %s", address.hex(), exc)
-            self.clients.send(address, p.Error(code=exc.code, message=str(exc)))
+            log.warning("%s %s sent a bad message: %s", peer, address.hex(), exc)
+            router.send(address, p.Error(code=exc.code, message=str(exc)))
+            return None
+
+    def _on_client(self, address: bytes, frames: list[bytes]) -> None:
+        msg = self._decode(self.clients, address, frames, "client")
+        if msg is None:
             return
         request_id = getattr(msg, "request_id", None)
         if not isinstance(msg, p.ListJobs | p.ShowJob | p.ListNodes):
@@ -227,11 +234,8 @@ class Orchestrator:
     # --- servers -----------------------------------------------------------------------
 
     def _on_server(self, address: bytes, frames: list[bytes]) -> None:
-        try:
-            msg = p.decode(frames)
-        except p.ProtocolError as exc:
-            log.warning("server %s sent a bad message: %s", address.hex(), exc)
-            self.servers.send(address, p.Error(code=exc.code, message=str(exc)))
+        msg = self._decode(self.servers, address, frames, "server")
+        if msg is None:
             return
         node = self.node_of_address.get(address)
         if node is not None:
@@ -240,7 +244,8 @@ class Orchestrator:
             self._dirty = True
         match msg:
             case p.Register():
-                index = self.scheduler.register_node(_node_from(msg), address, msg.exports)
+                joining = build_node(msg.name, msg.hostname, msg.network_bw, msg.disks)
+                index = self.scheduler.register_node(joining, address, msg.exports)
                 self.node_of_address = {a: n for n, a in self.scheduler.node_address.items()}
                 self.last_seen[index] = time.monotonic()
             case _ if node is None or not self.scheduler.cluster.nodes[node].up:
@@ -278,15 +283,3 @@ class Orchestrator:
             columns=terminal_columns(),
         )
         print(drawing, flush=True)
-
-
-def _node_from(msg: p.Register) -> Node:
-    disks = [
-        Disk(
-            node=-1, index=i, capacity=float(d["capacity"]), write_bw=float(d["write_bw"]),
-            read_bw=float(d["read_bw"]), model=str(d.get("model", "")), path=str(d.get("path", "")),
-        )
-        for i, d in enumerate(msg.disks)
-    ]  # fmt: skip
-    return Node(index=-1, name=msg.name, hostname=msg.hostname, network_bw=msg.network_bw,
-                disks=disks)  # fmt: skip

@@ -14,7 +14,7 @@ from typing import Any
 
 from storalloc import protocol as p
 from storalloc.clock import VirtualClock
-from storalloc.cluster import Cluster, Disk, Node
+from storalloc.cluster import Cluster, Node, build_node, describe_disks
 from storalloc.jobs import Job
 from storalloc.scheduler import Scheduler
 from storalloc.strategies.base import Strategy
@@ -115,15 +115,7 @@ class Simulation:
 def make_node(name: str, node: Any) -> Node:
     """A cluster Node from a `storalloc.config.NodeConfig`, built as the orchestrator builds
     one from a server's `Register` message."""
-    disks = [
-        Disk(
-            node=-1, index=i, capacity=float(d.capacity), write_bw=float(d.write_bw),
-            read_bw=float(d.read_bw), model=str(d.model or ""), path=str(d.path or ""),
-        )
-        for i, d in enumerate(node.disks)
-    ]  # fmt: skip
-    return Node(index=-1, name=name, hostname=node.hostname, network_bw=float(node.network_bw),
-                disks=disks)  # fmt: skip
+    return build_node(name, node.hostname, node.network_bw, describe_disks(node.disks))
 
 
 def new_simulation(

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from storalloc.cluster import Disk, Extent, Node
+from storalloc.cluster import Extent, build_node, describe_disks
 from storalloc.jobs import Job, State
 from storalloc.scheduler import Scheduler
 
@@ -32,8 +32,7 @@ class StateError(Exception):
 def snapshot(scheduler: Scheduler) -> dict[str, Any]:
     nodes = [
         {"name": n.name, "hostname": n.hostname, "network_bw": n.network_bw,
-         "disks": [{"capacity": d.capacity, "write_bw": d.write_bw, "read_bw": d.read_bw,
-                    "model": d.model, "path": d.path} for d in n.disks]}
+         "disks": describe_disks(n.disks)}
         for n in scheduler.cluster.nodes
     ]  # fmt: skip
     jobs = [
@@ -84,12 +83,9 @@ def restore(scheduler: Scheduler, data: dict[str, Any], source: str = "state") -
     """Rebuild nodes (down until they register) and active jobs from a snapshot."""
     try:
         for n in data["nodes"]:
-            disks = [Disk(node=-1, index=i, capacity=d["capacity"], write_bw=d["write_bw"],
-                          read_bw=d["read_bw"], model=d["model"], path=d["path"])
-                     for i, d in enumerate(n["disks"])]  # fmt: skip
-            node = Node(index=-1, name=n["name"], hostname=n["hostname"],
-                        network_bw=n["network_bw"], disks=disks, up=False)  # fmt: skip
-            scheduler.cluster.add_node(node)
+            scheduler.cluster.add_node(
+                build_node(n["name"], n["hostname"], n["network_bw"], n["disks"], up=False)
+            )
         scheduler.next_id = int(data["next_id"])
         jobs = [_job(j) for j in data["jobs"]]
     except (KeyError, TypeError, ValueError) as exc:
