@@ -142,8 +142,8 @@ def main() -> None:
     for name, on_empty, on_loaded in rows:
         e = median_ms(on_empty, reqs, empty)
         ld = median_ms(on_loaded, reqs, loaded)
-        admit = admission_ms(name, reqs, loaded) if name in STRATEGIES else float("nan")
-        line = f"| {name} | {e:.3f} | {ld:.3f} | {admit:.3f} | {ld / e:.1f} |"
+        admit = f"{admission_ms(name, reqs, loaded):.3f}" if name in STRATEGIES else "-"
+        line = f"| {name} | {e:.3f} | {ld:.3f} | {admit} | {ld / e:.1f} |"
         print(line)
         lines.append(line)
     OUT.write_text(

@@ -13,7 +13,7 @@ then read only the segments inside the window, with C-level builtins (`max` on a
 
 n is the number of live and future reservations on the disk: expired ones are removed, so n
 stays near the number of concurrent allocations (about 100 per disk for 100k reservations
-over 1,000 disks), which keeps k small. `doc/benchmarks.md` has the measured costs.
+over 1,000 disks), which keeps k small. doc/benchmarks-placement.md has the measured costs.
 """
 
 from __future__ import annotations
