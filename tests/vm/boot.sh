@@ -26,6 +26,9 @@ set -eu
 [ $# -eq 2 ] || { echo "usage: $0 SHARE_DIR GUEST_SCRIPT" >&2; exit 2; }
 SHARE=$(realpath "$1")
 SCRIPT=$2
+# The repository holding this script. The guest mounts tmpfs on /tmp and /run, which would
+# hide a checkout living there (CI clones anywhere), so it is also shared on its own.
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${STORALLOC_VM_CACHE:-/var/cache/storalloc-vm}
 [ -f "$SHARE/$SCRIPT" ] || { echo "$0: no guest script $SHARE/$SCRIPT" >&2; exit 2; }
 
@@ -107,6 +110,10 @@ cat > "$SHARE/.storalloc-vm-stage2" <<STAGE2
 export HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C
 mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
+case "$REPO" in
+  /tmp/*|/run/*) mkdir -p "$REPO"
+    mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,ro repo "$REPO" ;;
+esac
 mkdir -p /dev/pts /dev/shm && mount -t devpts devpts /dev/pts && mount -t tmpfs tmpfs /dev/shm
 busybox ip link set lo up
 cd /mnt/share
@@ -126,6 +133,7 @@ timeout "${STORALLOC_VM_TIMEOUT:-600}" qemu-system-x86_64 -accel "$accel" \
   -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
   -virtfs "local,path=$CACHE/kroot/lib/modules,mount_tag=modules,security_model=none,readonly=on" \
   -virtfs "local,path=$SHARE,mount_tag=share,security_model=none" \
+  -virtfs "local,path=$REPO,mount_tag=repo,security_model=none,readonly=on,multidevs=remap" \
   > "$SHARE/console.log" 2>&1 < /dev/null || true
 
 [ -f "$SHARE/guest.rc" ] || { echo "$0: the guest did not finish; see $SHARE/console.log" >&2; exit 125; }
