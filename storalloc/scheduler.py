@@ -170,7 +170,7 @@ class Scheduler:
             )
         capacities = self.cluster.capacities()
         if not capacities:
-            return "no storage server is registered"
+            return ""  # no server has registered yet: wait for one rather than guess
         part = job.parts[0]  # parts are equal
         largest = max(capacities)
         if part <= largest + EPSILON and len(job.parts) == 1:
@@ -197,7 +197,9 @@ class Scheduler:
         if found is None:
             job.start = None
             log.debug("[%05d] Unable to allocate incoming request for now", job.id)
-            self._notice(job, f"job {job.id} waiting for a storage node to come back")
+            why = ("a storage node to come back" if self.cluster.nodes
+                   else "a storage server to register")
+            self._notice(job, f"job {job.id} waiting for {why}")
             return
         self._book(job, *found)
         if job.start <= now:
@@ -521,7 +523,14 @@ class Scheduler:
         self._replan_waiting()
         for job in list(self.waiting):  # jobs that had no node to go to
             if job.start is None and job.state is State.PENDING:
-                self._plan(job)
+                reason = self._never_fits(job)
+                if reason:  # now that the site's disks are known, it never will
+                    self.waiting.remove(job)
+                    self.jobs.pop(job.id, None)
+                    job.cancel_timers()
+                    self._refuse(job, reason)
+                else:
+                    self._plan(job)
         return node.index
 
     def _drop_node_jobs(self, index: int, why: str) -> None:

@@ -116,13 +116,21 @@ class Site:
 # --- refusals ---------------------------------------------------------------------------
 
 
-def test_no_server_registered_is_refused_with_the_reason():
+def test_before_any_server_registers_requests_wait_for_one():
     site = Site()
-    job = site.submit(1, 60)
-    assert job.state is State.REFUSED
-    [refused] = site.to_client(job, p.Refused)
-    assert refused.reason == "no storage server is registered"
-    assert job.id not in site.s.jobs and not site.s.waiting
+    fits = site.submit(1, 60)
+    too_big = site.submit(500, 60)
+    assert fits.state is State.PENDING and fits.start is None
+    assert too_big.state is State.PENDING
+    notices = [m.text for m in site.to_client(fits, p.Notice)]
+    assert notices[-1] == f"job {fits.id} waiting for a storage server to register"
+    site.s.register_node(make_node("n0", 100), "addr0", [])
+    assert fits.state is State.CONFIGURING and fits.extents[0].node == 0
+    # Once the disks are known, a request that can never fit is refused with the reason.
+    assert too_big.state is State.REFUSED
+    [refused] = site.to_client(too_big, p.Refused)
+    assert "exceeds the largest disk (100 GB)" in refused.reason
+    assert too_big.id not in site.s.jobs and too_big not in site.s.waiting
 
 
 def test_larger_than_any_disk_without_stripes_is_refused_naming_stripes():

@@ -81,11 +81,15 @@ def main(argv: list[str] | None = None) -> int:
     from storalloc.node import StorageServer
 
     name = f"{args.name or cfg.name or node.hostname}:{index}"
-    server = StorageServer(
-        endpoint=args.orchestrator or cfg.orchestrator, name=name, node=node,
-        backend=backend, nqn_prefix=cfg.nqn_prefix,
-        heartbeat_interval=cfg.heartbeat_interval, emit=lambda t: print(t, flush=True),
-    )
+    try:
+        server = StorageServer(
+            endpoint=args.orchestrator or cfg.orchestrator, name=name, node=node,
+            backend=backend, nqn_prefix=cfg.nqn_prefix,
+            heartbeat_interval=cfg.heartbeat_interval, emit=lambda t: print(t, flush=True),
+        )
+    except BackendError as exc:  # e.g. the nvmet modules are not loaded
+        error(PROG, str(exc))
+        return EXIT_FAILED
     wakeup = install_stop_handlers(server.stop)
     server.run(wakeup)
     return EXIT_OK
