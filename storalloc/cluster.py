@@ -53,6 +53,12 @@ class Node:
     disks: list[Disk]
     usage: DiskUsage = field(default_factory=DiskUsage)  # every booking on any of its disks
     up: bool = True
+    drained: bool = False  # an admin closed it to new placements; its leases go on
+
+    @property
+    def open(self) -> bool:
+        """Whether new placements may go to this node."""
+        return self.up and not self.drained
 
 
 DISK_FIELDS = ("capacity", "write_bw", "read_bw", "model", "path")
@@ -128,10 +134,16 @@ class Cluster:
         self.nodes[index].up = up
         self._up_disks = None
 
+    def set_drained(self, index: int, drained: bool) -> None:
+        """Close a node to new placements (an admin's drain), or open it again."""
+        self.nodes[index].drained = drained
+        self._up_disks = None
+
     def up_disks(self) -> list[Disk]:
-        """Every disk a new placement may use, in (node, disk) order. Do not modify."""
+        """Every disk a new placement may use (up, not drained), in (node, disk) order.
+        Do not modify the list."""
         if self._up_disks is None:
-            self._up_disks = [d for node in self.nodes if node.up for d in node.disks]
+            self._up_disks = [d for node in self.nodes if node.open for d in node.disks]
         return self._up_disks
 
     def book(self, extents: Iterable[Extent], start: float, end: float) -> None:

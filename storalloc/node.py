@@ -157,6 +157,12 @@ class StorageServer:
         except (BackendError, ValueError) as exc:
             log.error("job %d part %d: %s", msg.job_id, msg.part, exc)
             return p.AllocFailed(job_id=msg.job_id, part=msg.part, reason=str(exc))
+        except Exception as exc:
+            # Whatever went wrong, the orchestrator must hear of it, or the job would wait
+            # for this part for ever.
+            log.exception("job %d part %d: unexpected error", msg.job_id, msg.part)
+            return p.AllocFailed(job_id=msg.job_id, part=msg.part,
+                                 reason=f"internal error on {self.name}: {exc!r}")
         self.exports[key] = export_id
         return p.Allocated(
             job_id=msg.job_id, part=msg.part, export_id=export_id, connection=connection

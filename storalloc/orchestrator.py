@@ -140,11 +140,23 @@ class Orchestrator:
                 frames = router.socket.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            handle(frames[0], frames[1:])
+            try:
+                handle(frames[0], frames[1:])
+            except Exception:
+                # A bug must cost one request, not the site: log it, answer, go on serving.
+                log.exception("internal error while handling a message from %s",
+                              frames[0].hex())
+                router.send(frames[0], p.Error(code="internal", message="internal error in "
+                            "the orchestrator; see its log"))
 
     def _housekeeping(self) -> None:
-        if not self.simulate and self.timers.run_due(self.clock.now()):
-            self._dirty = True
+        if not self.simulate:
+            try:
+                if self.timers.run_due(self.clock.now()):
+                    self._dirty = True
+            except Exception:
+                log.exception("internal error in a timer")
+                self._dirty = True
         now = time.monotonic()
         if now >= self._next_liveness:
             self._next_liveness = now + self._liveness_period
@@ -197,6 +209,9 @@ class Orchestrator:
             case p.ShowJob():
                 job = s.show(msg.job_id, msg.user)
                 return p.JobInfo(request_id=msg.request_id, job=job, now=s.clock.now())
+            case p.DrainNode():
+                text = s.drain(msg.node, msg.user, msg.drain)
+                return p.Done(request_id=msg.request_id, text=text)
             case p.ListNodes():
                 return p.NodeList(
                     request_id=msg.request_id, nodes=s.nodes_info(), simulate=self.simulate,

@@ -251,6 +251,17 @@ class ShowJob(Message):
         _job_id(self.kind, self.job_id)
 
 
+@message("drain_node")
+@dataclass(frozen=True, slots=True)
+class DrainNode(Message):
+    """An admin closes a node to new placements (`drain`), or reopens it."""
+
+    request_id: str
+    user: str
+    node: int
+    drain: bool = True
+
+
 @message("list_nodes")
 @dataclass(frozen=True, slots=True)
 class ListNodes(Message):

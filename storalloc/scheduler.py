@@ -55,6 +55,11 @@ class SchedulerError(Exception):
         self.code = code
 
 
+class StrategyError(Exception):
+    """The placement strategy raised: a bug in it (plug-ins are site code) must fail one
+    job, not the orchestrator."""
+
+
 class _View:
     """The cluster as a strategy sees it for one job: without disks that failed it."""
 
@@ -193,7 +198,12 @@ class Scheduler:
     def _plan(self, job: Job) -> None:
         """Book the job at its earliest feasible start; start it if that is now."""
         now = self.clock.now()
-        found = self._find_slot(job, max(now, job.begin))
+        try:
+            found = self._find_slot(job, max(now, job.begin))
+        except StrategyError as exc:
+            self._end(job, State.FAILED, str(exc))
+            self._refuse_client(job, str(exc))
+            return
         if found is None:
             job.start = None
             log.debug("[%05d] Unable to allocate incoming request for now", job.id)
@@ -239,7 +249,11 @@ class Scheduler:
 
     def _try(self, job: Job, view: _View, start: float) -> Placement | None:
         request = PlacementRequest(job.id, job.parts, start, start + job.duration)
-        return self.strategy.place(request, view)
+        try:
+            return self.strategy.place(request, view)
+        except Exception as exc:
+            log.exception("[%05d] the placement strategy failed", job.id)
+            raise StrategyError(f"the placement strategy failed: {exc!r}") from exc
 
     def _book(self, job: Job, start: float, placement: Placement) -> None:
         job.start = start
@@ -266,7 +280,10 @@ class Scheduler:
                 continue
             old_start, old_extents = job.start, job.extents
             self._unbook(job)
-            found = self._find_slot(job, max(now, job.begin))
+            try:
+                found = self._find_slot(job, max(now, job.begin))
+            except StrategyError:
+                found = None  # keep the reservation it had
             if found is None or (old_start is not None and found[0] >= old_start):
                 if old_start is not None:  # keep the reservation it had
                     self.cluster.book(old_extents, old_start, old_start + job.duration)
@@ -460,7 +477,8 @@ class Scheduler:
         now = self.clock.now()
         return [
             {"node": n.index, "name": n.name, "hostname": n.hostname,
-             "state": "UP" if n.up else "DOWN", "disks": len(n.disks),
+             "state": "DOWN" if not n.up else "DRAIN" if n.drained else "UP",
+             "disks": len(n.disks),
              "capacity_gb": sum(d.capacity for d in n.disks),
              "used_gb": n.usage.used_at(now), "network_bw": n.network_bw}
             for n in self.cluster.nodes
@@ -566,11 +584,31 @@ class Scheduler:
             return
         self.cluster.set_up(index, False)
         log.warning("node %d (%s) is down: no heartbeat", index, node.name)
+        self._move_waiting_off(index)
+
+    def _move_waiting_off(self, index: int) -> None:
         for job in list(self.waiting):
             if job.start is not None and any(e.node == index for e in job.extents):
                 self._cancel_start(job)
                 self._unbook(job)
                 self._plan(job)
+
+    def drain(self, index: int, user: str, drained: bool) -> str:
+        """An admin closes a node to new placements (running leases go on), or reopens it.
+        Waiting jobs booked there move elsewhere; reopening may let waiting jobs start."""
+        if user not in self.admins:
+            raise SchedulerError("permission_denied", "permission denied: only admins drain nodes")
+        if not 0 <= index < len(self.cluster.nodes):
+            raise SchedulerError("unknown_node", f"invalid node specified: {index}")
+        node = self.cluster.nodes[index]
+        self.cluster.set_drained(index, drained)
+        if drained:
+            log.warning("node %d (%s) drained by %s", index, node.name, user)
+            self._move_waiting_off(index)
+            return f"node {index} ({node.name}) drained: no new placement goes there"
+        log.warning("node %d (%s) resumed by %s", index, node.name, user)
+        self._replan_waiting()
+        return f"node {index} ({node.name}) resumed"
 
     def bars(self) -> Iterator[tuple[Job, Extent]]:
         """Every booked extent of active jobs, for the timeline."""

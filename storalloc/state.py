@@ -32,7 +32,7 @@ class StateError(Exception):
 def snapshot(scheduler: Scheduler) -> dict[str, Any]:
     nodes = [
         {"name": n.name, "hostname": n.hostname, "network_bw": n.network_bw,
-         "disks": describe_disks(n.disks)}
+         "disks": describe_disks(n.disks), "drained": n.drained}
         for n in scheduler.cluster.nodes
     ]  # fmt: skip
     jobs = [
@@ -83,9 +83,10 @@ def restore(scheduler: Scheduler, data: dict[str, Any], source: str = "state") -
     """Rebuild nodes (down until they register) and active jobs from a snapshot."""
     try:
         for n in data["nodes"]:
-            scheduler.cluster.add_node(
+            node = scheduler.cluster.add_node(
                 build_node(n["name"], n["hostname"], n["network_bw"], n["disks"], up=False)
             )
+            scheduler.cluster.set_drained(node.index, bool(n.get("drained", False)))
         scheduler.next_id = int(data["next_id"])
         jobs = [_job(j) for j in data["jobs"]]
     except (KeyError, TypeError, ValueError) as exc:

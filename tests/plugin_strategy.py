@@ -27,3 +27,14 @@ class LargestDisk:
     def _choose(self, decision: Decision, size: float, fitting: list[Disk]) -> Disk | None:
         large = [d for d in fitting if d.capacity >= self.minimum_gb]
         return max(large, key=lambda d: d.capacity, default=None)
+
+
+class Faulty(LargestDisk):
+    """A plug-in with a bug: it raises for 13 GB requests (the orchestrator must survive)."""
+
+    name = "faulty"
+
+    def place(self, request: PlacementRequest, view: ClusterView) -> Placement | None:
+        if request.parts == (13.0,):
+            raise RuntimeError("unlucky size")
+        return super().place(request, view)

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.procs import ROOT, run_client, start_orchestrator, start_server
+from tests.procs import ROOT, client_proc, run_client, start_orchestrator, start_server
 
 pytestmark = pytest.mark.e2e
 
@@ -114,7 +114,7 @@ def test_seed_demo_runs_the_three_commands():
         (["-s", "lots", "-t", "60"], "invalid size"),
         (["-s", "200"], "needs both"),
         (["-s", "200", "-t", "60", "--begin", "yesterdayish"], "--begin"),
-        (["--release", "abc"], "invalid job id"),
+        (["--release", "abc"], "invalid id"),
     ],
 )
 def test_bad_values_are_usage_errors(args, message):
@@ -154,3 +154,24 @@ def test_bad_config_names_file_and_key(tmp_path):
     assert result.returncode == 1
     assert str(cfg) in result.stderr and "sched_strategy" in result.stderr
     assert "worst_case" in result.stderr  # the valid names are listed
+
+
+def test_admin_drains_and_resumes_a_node(site):
+    _, _, clients = site
+    refused = run_client(clients, "--drain", "0", user="alice")
+    assert refused.returncode == 1 and "permission denied" in refused.stderr
+    drained = run_client(clients, "--drain", "0", user="root")
+    assert drained.returncode == 0
+    assert "storalloc: node 0 (ault14:0) drained" in drained.stdout
+    assert run_client(clients, "--nodes").stdout.splitlines()[1].split()[2] == "DRAIN"
+    waiting = client_proc(clients, "-s", "10", "-t", "60")
+    try:
+        waiting.wait_for("queued and waiting for resources")
+        assert "Granted" not in "\n".join(waiting.lines)
+        resumed = run_client(clients, "--resume", "0", user="root")
+        assert "storalloc: node 0 (ault14:0) resumed" in resumed.stdout
+        waiting.wait_for("Granted job allocation 0")
+    finally:
+        waiting.stop()
+    assert run_client(clients, "--drain", "7", user="root").stderr.strip().endswith(
+        "invalid node specified: 7")

@@ -43,8 +43,9 @@ def _arg(parse: Callable[[str], object]) -> Callable[[str], object]:
 
 
 def _job_id(text: str) -> int:
+    """A job (or node) number: digits only, as scancel takes."""
     if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"invalid job id {text!r}: expected a number")
+        raise argparse.ArgumentTypeError(f"invalid id {text!r}: expected a number")
     return int(text)
 
 
@@ -84,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     act = parser.add_argument_group("other actions (one per call)")
     act.add_argument("--list", action="store_true", help="list allocations, like squeue")
     act.add_argument("--nodes", action="store_true", help="list storage nodes, like sinfo")
+    act.add_argument("--drain", type=_job_id, metavar="NODE",
+                     help="admins: close a node to new placements (leases go on)")
+    act.add_argument("--resume", type=_job_id, metavar="NODE",
+                     help="admins: open a drained node again")
     act.add_argument("--show", type=_job_id, metavar="JOB", help="everything about one job")
     act.add_argument("--release", type=_job_id, metavar="JOB", help="end a job now, like scancel")
     act.add_argument("--trace", metavar="FILE", help="replay a trace (orchestrator --simulate)")
@@ -105,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _check_action(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
     # Job 0 is falsy: test for "given" explicitly.
     given = {"list": args.list, "nodes": args.nodes, "show": args.show is not None,
+             "drain": args.drain is not None, "resume": args.resume is not None,
              "release": args.release is not None, "trace": args.trace is not None}
     actions = [name for name, on in given.items() if on]
     if len(actions) > 1:
@@ -112,8 +118,8 @@ def _check_action(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     if actions:
         return actions[0]
     if args.size is None or args.time is None:
-        parser.error("a request needs both -s/--size and -t/--time "
-                     "(or one of --list, --nodes, --show, --release, --trace)")
+        parser.error("a request needs both -s/--size and -t/--time (or one of --list, "
+                     "--nodes, --show, --release, --drain, --resume, --trace)")
     if not 1 <= args.stripes <= 4096:
         parser.error(f"--stripes must be between 1 and 4096, got {args.stripes}")
     if args.begin is not None:
@@ -145,6 +151,13 @@ def main(argv: list[str] | None = None) -> int:
             return _list(link, user, args.json)
         if action == "nodes":
             return _nodes(link, args.json)
+        if action in ("drain", "resume"):
+            node = args.drain if action == "drain" else args.resume
+            reply = link.call(p.DrainNode(request_id=link.new_id(), user=user, node=node,
+                                          drain=action == "drain"))
+            assert isinstance(reply, p.Done)
+            say(reply.text)
+            return EXIT_OK
         if action == "show":
             return _show(link, user, args.show, args.json)
         if action == "release":
