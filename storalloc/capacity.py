@@ -21,9 +21,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterator
 from itertools import accumulate
-from operator import mul, sub, truediv
 
-_PLUS_ONE = (1).__add__
 #: Below this many segments in a window, a query walks them instead of rebuilding the
 #: running integrals of a changed disk (a rebuild has a fixed cost of a few microseconds).
 DIRECT_SEGMENTS = 24
@@ -36,7 +34,8 @@ class DiskUsage:
     """Used GB and number of reservations over time on one disk."""
 
     __slots__ = (
-        "_conc", "_ends", "_peak_cache", "_prefix", "_refs", "_starts", "_times", "_used"
+        "_busy", "_conc", "_ends", "_peak_cache", "_refs", "_share", "_starts", "_times",
+        "_used",
     )
 
     def __init__(self) -> None:
@@ -49,7 +48,8 @@ class DiskUsage:
         self._peak_cache: float | None = 0.0
         # Running integrals of "busy" and of 1/(k+1) up to each breakpoint, rebuilt lazily
         # (like the peak) so that bandwidth queries cost two binary searches.
-        self._prefix: tuple[list[float], list[float]] | None = None
+        self._busy: list[float] | None = None
+        self._share: list[float] | None = None
 
     def __len__(self) -> int:
         return len(self._starts)
@@ -69,7 +69,7 @@ class DiskUsage:
         insort(self._starts, start)
         insort(self._ends, end)
         self._peak_cache = None
-        self._prefix = None
+        self._busy = self._share = None
 
     def remove(self, start: float, end: float, size: float) -> None:
         """Give back a reservation previously booked with `add` (same arguments)."""
@@ -91,7 +91,7 @@ class DiskUsage:
         self._unedge(j)  # j > i: dropping j first leaves i in place
         self._unedge(i)
         self._peak_cache = None
-        self._prefix = None
+        self._busy = self._share = None
 
     def _edge(self, t: float) -> int:
         times = self._times
@@ -192,14 +192,14 @@ class DiskUsage:
         # Some reservation overlaps, so times[0] < end; before times[0] nothing is busy.
         j = bisect_right(times, end) - 1
         i = bisect_right(times, start) - 1
-        if self._prefix is None and j - i < DIRECT_SEGMENTS:
+        if self._busy is None and j - i < DIRECT_SEGMENTS:
             # A short window on a freshly changed disk: walking it beats a rebuild.
             busy = 0.0
             for k in range(max(i, 0), j + 1):
                 if conc[k]:
                     busy += min(times[k + 1] if k < j else end, end) - max(times[k], start)
             return count, busy
-        busy_prefix = (self._prefix or self._prefixes())[0]
+        busy_prefix = self._busy or self._busy_prefix()
         at_end = busy_prefix[j] + (end - times[j] if conc[j] else 0.0)
         at_start = (busy_prefix[i] + (start - times[i] if conc[i] else 0.0)) if i >= 0 else 0.0
         return count, at_end - at_start
@@ -208,7 +208,7 @@ class DiskUsage:
         """Seconds of [start, end) during which at least one reservation is present."""
         if not self._times:
             return 0.0
-        busy = self._prefixes()[0]
+        busy = self._busy or self._busy_prefix()
         return self._cumulative(busy, end, _busy) - self._cumulative(busy, start, _busy)
 
     def share_integral(self, start: float, end: float) -> float:
@@ -216,18 +216,25 @@ class DiskUsage:
         share a newcomer gets when it splits bandwidth equally with whoever is present."""
         if not self._times:
             return end - start
-        share = self._prefixes()[1]
+        share = self._share or self._share_prefix()
         return self._cumulative(share, end, _share) - self._cumulative(share, start, _share)
 
-    def _prefixes(self) -> tuple[list[float], list[float]]:
-        if self._prefix is None:
-            # map/accumulate over operator functions keep the O(n) rebuild in C.
-            times, conc = self._times, self._conc
-            lengths = list(map(sub, times[1:], times))
-            busy = [0.0, *accumulate(map(mul, lengths, map(bool, conc)))]
-            share = [0.0, *accumulate(map(truediv, lengths, map(_PLUS_ONE, conc)))]
-            self._prefix = (busy, share)
-        return self._prefix
+    # Running integrals from the first breakpoint, one entry per breakpoint. Each is built
+    # only when a query needs it: worst_case reads only the first, best_bandwidth the second.
+
+    def _busy_prefix(self) -> list[float]:
+        times, conc = self._times, self._conc
+        self._busy = [0.0, *accumulate(
+            [b - a if n else 0.0 for a, b, n in zip(times, times[1:], conc, strict=False)]
+        )]  # fmt: skip
+        return self._busy
+
+    def _share_prefix(self) -> list[float]:
+        times, conc = self._times, self._conc
+        self._share = [0.0, *accumulate(
+            [(b - a) / (n + 1) for a, b, n in zip(times, times[1:], conc, strict=False)]
+        )]  # fmt: skip
+        return self._share
 
     def _cumulative(self, prefix: list[float], t: float, rate: Callable[[int], float]) -> float:
         """Integral of rate(reservations present) from the first breakpoint to t (negative
