@@ -57,7 +57,8 @@ class Job:
     extents: tuple[Extent, ...] = ()
     exports: list[str | None] = field(default_factory=list)
     connections: list[dict | None] = field(default_factory=list)
-    reason: str = ""
+    reason: str = ""  # why it ended, for people
+    reason_code: str = ""  # the same, stable, for scripts and reports
     granted_at: float | None = None
     ended_at: float | None = None
     attempts: int = 0

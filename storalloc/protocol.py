@@ -310,6 +310,7 @@ class Refused(Message):
     request_id: str
     job_id: int | None
     reason: str
+    code: str = ""  # stable: larger_than_disks, larger_than_site, over_site_limit, ...
 
 
 @message("done")

@@ -103,13 +103,9 @@ def _counts(jobs: Sequence[Job], granted: Sequence[Job]) -> dict[str, Any]:
 
 
 def _reason_key(job: Job) -> str:
-    """The refusal reason without the job's own figures, so that equal reasons count as one
-    (e.g. 'request of N GB exceeds the largest disk (8000 GB); ...')."""
-    text = job.reason or "unknown"
-    text = text.replace(f"request of {job.size:g} GB", "request of N GB")
-    if len(job.parts) > 1:
-        text = text.replace(f"in {len(job.parts)} parts of {job.parts[0]:g} GB", "in K parts")
-    return text
+    """The scheduler's stable reason code (e.g. 'larger_than_disks'), so that equal reasons
+    count as one whatever the request's figures."""
+    return job.reason_code or "unknown"
 
 
 def _delays(granted: Sequence[Job]) -> dict[str, Any]:

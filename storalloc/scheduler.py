@@ -140,9 +140,9 @@ class Scheduler:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("[%05d] New incoming request: [%s]", job.id, format_request(size, duration))
         self._notice(job, f"Pending job allocation {job.id}")
-        reason = self._never_fits(job)
-        if reason:
-            self._refuse(job, reason)
+        never = self._never_fits(job)
+        if never:
+            self._refuse(job, *never)
             return job
         self.jobs[job.id] = job
         self.waiting.append(job)
@@ -165,30 +165,30 @@ class Scheduler:
         else:
             self._at_end(job)
 
-    def _never_fits(self, job: Job) -> str:
-        """Why the job could not fit even on the empty cluster (down nodes included, since
-        they may come back), or '' when it could."""
+    def _never_fits(self, job: Job) -> tuple[str, str] | None:
+        """(reason code, reason) when the job could not fit even on the empty cluster (down
+        nodes included, since they may come back), None when it could."""
         if job.size > self.max_request_gb:
-            return (
+            return "over_site_limit", (
                 f"request of {job.size:g} GB exceeds this site's limit of "
                 f"{self.max_request_gb:g} GB (max_request_gb)"
             )
         capacities = self.cluster.capacities()
         if not capacities:
-            return ""  # no server has registered yet: wait for one rather than guess
+            return None  # no server has registered yet: wait for one rather than guess
         part = job.parts[0]  # parts are equal
         largest = max(capacities)
         if part <= largest + EPSILON and len(job.parts) == 1:
-            return ""
+            return None
         room = sum(int((c + EPSILON) / part) for c in capacities)
         if room >= len(job.parts):
-            return ""
+            return None
         if len(job.parts) == 1:
-            return (
+            return "larger_than_disks", (
                 f"request of {job.size:g} GB exceeds the largest disk ({largest:g} GB); "
                 "ask for stripes (--stripes N) to split it"
             )
-        return (
+        return "larger_than_site", (
             f"request of {job.size:g} GB in {len(job.parts)} parts of {part:g} GB cannot fit "
             f"on the {len(capacities)} disks of this site ({sum(capacities):g} GB)"
         )
@@ -201,7 +201,7 @@ class Scheduler:
         try:
             found = self._find_slot(job, max(now, job.begin))
         except StrategyError as exc:
-            self._end(job, State.FAILED, str(exc))
+            self._end(job, State.FAILED, str(exc), "strategy_failed")
             self._refuse_client(job, str(exc))
             return
         if found is None:
@@ -361,7 +361,8 @@ class Scheduler:
         job.exports = [None] * len(job.parts)
         job.connections = [None] * len(job.parts)
         if job.attempts >= MAX_SETUP_ATTEMPTS:
-            self._end(job, State.FAILED, f"setting up the export failed: {reason}")
+            self._end(job, State.FAILED, f"setting up the export failed: {reason}",
+                      "setup_failed")
             self._refuse_client(job, f"setting up the export failed: {reason}")
         else:
             job.state = State.PENDING
@@ -379,7 +380,8 @@ class Scheduler:
         if job.state is not State.PENDING:
             return
         self._unbook(job)
-        self._end(job, State.REFUSED, f"not granted within {job.immediate:g} s (--immediate)")
+        self._end(job, State.REFUSED, f"not granted within {job.immediate:g} s (--immediate)",
+                  "immediate")
         self._refuse_client(job, job.reason)
         self._replan_waiting()
 
@@ -390,12 +392,13 @@ class Scheduler:
                 p.Deallocate(job_id=job.id, part=part, export_id=job.exports[part]),
             )
 
-    def _end(self, job: Job, state: State, reason: str) -> None:
+    def _end(self, job: Job, state: State, reason: str, code: str = "") -> None:
         job.cancel_timers()
         if job.state is State.PENDING:  # only waiting jobs are in the queue
             self.waiting.remove(job)
         job.state = state
         job.reason = reason
+        job.reason_code = code
         job.ended_at = self.clock.now()
         self.jobs.pop(job.id, None)
         self.history.append(job)
@@ -409,16 +412,17 @@ class Scheduler:
         if was is not State.PENDING:
             self._teardown(job)
         self._unbook(job)
-        self._end(job, State.CANCELLED, f"released by {user}")
+        self._end(job, State.CANCELLED, f"released by {user}", "released")
         self._replan_waiting()
         return f"job {job_id} {'cancelled' if was is State.PENDING else 'released'}"
 
     # --- refusals and notices ----------------------------------------------------------
 
-    def _refuse(self, job: Job, reason: str) -> None:
+    def _refuse(self, job: Job, code: str, reason: str) -> None:
         log.debug("[%05d] Refused: %s", job.id, reason)
         job.state = State.REFUSED
         job.reason = reason
+        job.reason_code = code
         job.ended_at = self.clock.now()
         self.history.append(job)
         if self.on_finish is not None:
@@ -428,7 +432,9 @@ class Scheduler:
     def _refuse_client(self, job: Job, reason: str) -> None:
         if not job.quiet:
             self.outbox.to_client(
-                job.client, p.Refused(request_id=job.request_id, job_id=job.id, reason=reason)
+                job.client,
+                p.Refused(request_id=job.request_id, job_id=job.id, reason=reason,
+                          code=job.reason_code),
             )
 
     def _notice(self, job: Job, text: str) -> None:
@@ -541,12 +547,12 @@ class Scheduler:
         self._replan_waiting()
         for job in list(self.waiting):  # jobs that had no node to go to
             if job.start is None and job.state is State.PENDING:
-                reason = self._never_fits(job)
-                if reason:  # now that the site's disks are known, it never will
+                never = self._never_fits(job)
+                if never:  # now that the site's disks are known, it never will
                     self.waiting.remove(job)
                     self.jobs.pop(job.id, None)
                     job.cancel_timers()
-                    self._refuse(job, reason)
+                    self._refuse(job, *never)
                 else:
                     self._plan(job)
         return node.index
@@ -562,7 +568,7 @@ class Scheduler:
                 self._cancel_start(job)
                 job.start, job.extents = None, ()
             else:
-                self._end(job, State.FAILED, f"node {index} lost: {why}")
+                self._end(job, State.FAILED, f"node {index} lost: {why}", "node_lost")
                 self._refuse_client(job, job.reason)
 
     def _at_start(self, job: Job) -> None:
