@@ -211,14 +211,16 @@ class Scheduler:
                    else "a storage server to register")
             self._notice(job, f"job {job.id} waiting for {why}")
             return
-        self._book(job, *found)
-        if job.start <= now:
+        self._commit(job, *found)
+
+    def _commit(self, job: Job, start: float, placement: Placement) -> None:
+        """Book the job where it was planned; start it now, or when its time comes."""
+        self._book(job, start, placement)
+        if start <= self.clock.now():
             self._start(job)
         else:
             self._at_start(job)
-            self._notice(
-                job, f"job {job.id} estimated start at {_clock_text(job.start)}"
-            )
+            self._notice(job, f"job {job.id} estimated start at {_clock_text(start)}")
 
     def _find_slot(self, job: Job, not_before: float) -> tuple[float, Placement] | None:
         view = _View(self.cluster, job.excluded)
@@ -237,7 +239,7 @@ class Scheduler:
             return None
         starts = {lower}
         for node in self.cluster.nodes:
-            if node.up:
+            if node.open:
                 starts.update(node.usage.breakpoints_from(lower))
         for step, start in enumerate(sorted(starts)):
             if step >= MAX_PLAN_STEPS:
@@ -289,12 +291,7 @@ class Scheduler:
                     self.cluster.book(old_extents, old_start, old_start + job.duration)
                 continue
             self._cancel_start(job)
-            self._book(job, *found)
-            if job.start <= now:
-                self._start(job)
-            else:
-                self._at_start(job)
-                self._notice(job, f"job {job.id} estimated start at {_clock_text(job.start)}")
+            self._commit(job, *found)
 
     # --- lifecycle ---------------------------------------------------------------------
 
