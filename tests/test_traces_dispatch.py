@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gzip
 import logging
-import pickle
 import shutil
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -131,11 +131,16 @@ def test_without_skip_bad_the_first_bad_record_raises(tmp_path: Path) -> None:
     assert info.value.path == str(path)
 
 
-def test_trace_error_survives_pickling() -> None:
-    error = TraceError("t.csv", 14, "capacity: expected a positive number, got '-3'")
-    copy = pickle.loads(pickle.dumps(error))
-    assert str(copy) == "t.csv:14: capacity: expected a positive number, got '-3'"
-    assert (copy.path, copy.line) == ("t.csv", 14)
+def _raise_trace_error() -> None:
+    raise TraceError("t.csv", 14, "capacity: expected a positive number, got '-3'")
+
+
+def test_trace_error_crosses_a_process_pool() -> None:
+    # Sweeps read traces in worker processes: their errors must reach the parent intact.
+    with ProcessPoolExecutor(max_workers=1) as pool, pytest.raises(TraceError) as info:
+        pool.submit(_raise_trace_error).result(timeout=60)
+    assert str(info.value) == "t.csv:14: capacity: expected a positive number, got '-3'"
+    assert (info.value.path, info.value.line) == ("t.csv", 14)
 
 
 def test_trace_record_is_frozen_with_slots() -> None:

@@ -10,12 +10,12 @@ import os
 import subprocess
 import time
 import traceback
-from dataclasses import dataclass, field
 
 from storalloc.attach import AttachError, connect, disconnect
 from storalloc.backends import reset
 from storalloc.backends.base import ExportSpec, export_id_for, make_nqn
 from storalloc.backends.nvmeof import NvmeofBackend
+from storalloc.config import DiskConfig, NodeConfig, ServerConfig, TransportConfig
 from storalloc.runner import Runner
 
 PREFIX = "nqn.2026-11.io.storalloc"
@@ -24,36 +24,18 @@ HOSTNQN = os.environ["HOSTNQN"]
 PATTERN_MIB = 1
 
 
-@dataclass(frozen=True)
-class Transport:
-    trtype: str = "tcp"
-    trsvcid: int = 4420
-    adrfam: str = "ipv4"
+SERVER = ServerConfig(driver="configfs", command_timeout=60.0)
 
 
-@dataclass(frozen=True)
-class Disk:
-    path: str
-    carving: str
-    vg: str = ""
-    mountpoint: str | None = None
+def vm_disk(path: str, carving: str, *, vg: str = "", mountpoint: str | None = None) -> DiskConfig:
+    """A disk of the real configuration type (the figures do not matter here)."""
+    return DiskConfig(model="VM", capacity=1.0, write_bw=1.0, read_bw=1.0, path=path,
+                      carving=carving, vg=vg, mountpoint=mountpoint)
 
 
-@dataclass(frozen=True)
-class Node:
-    hostname: str
-    disks: tuple[Disk, ...]
-    ipv4: str = "127.0.0.1"
-    transport: Transport = field(default_factory=Transport)
-
-
-@dataclass(frozen=True)
-class Server:
-    driver: str = "configfs"
-    nqn_prefix: str = PREFIX
-    allow_any_host: bool = False
-    command_timeout: float = 60.0
-    name: str | None = None
+def vm_node(hostname: str, disks: tuple[DiskConfig, ...]) -> NodeConfig:
+    return NodeConfig(hostname=hostname, ipv4="127.0.0.1", network="loopback",
+                      network_bw=1.0, transport=TransportConfig(), disks=disks)
 
 
 def sh(*argv: str, **kw: object) -> subprocess.CompletedProcess[bytes]:
@@ -81,11 +63,11 @@ def write_and_check(dev: str, backing: str, job: int) -> None:
             raise AssertionError(f"the pattern did not reach the backing store {backing}")
 
 
-def round_trip(name: str, disk: Disk, job: int) -> None:
+def round_trip(name: str, disk: DiskConfig, job: int) -> None:
     """One export's whole life, with checks at each step."""
     t0 = time.monotonic()
-    node = Node(hostname="vmnode", disks=(disk,))
-    backend = NvmeofBackend.from_config(Server(), node)
+    node = vm_node(hostname="vmnode", disks=(disk,))
+    backend = NvmeofBackend.from_config(SERVER, node)
     eid = export_id_for(job, 0)
     nqn = make_nqn(PREFIX, node.hostname, eid)
     conn = backend.create(ExportSpec(eid, nqn, disk, 0, 0.064, HOSTNQN))
@@ -107,7 +89,7 @@ def round_trip(name: str, disk: Disk, job: int) -> None:
     dev = connect(conn, HOSTNQN, runner=runner, timeout=30)
     print(f"INFO {name} attached as {dev}", flush=True)
     write_and_check(dev, backing, job)
-    if NvmeofBackend.from_config(Server(), node).list_exports() != [eid]:
+    if NvmeofBackend.from_config(SERVER, node).list_exports() != [eid]:
         raise AssertionError("a restarted backend does not list the export")
     count = disconnect(nqn, runner=runner)
     if count != 1:
@@ -123,13 +105,13 @@ def round_trip(name: str, disk: Disk, job: int) -> None:
 
 def reset_case() -> None:
     """Two exports left behind by a 'crashed' server are found and removed by reset()."""
-    disk = Disk("/dev/fake", "file", mountpoint="/mnt/ext4")
-    node = Node(hostname="vmnode", disks=(disk,))
-    first = NvmeofBackend.from_config(Server(), node)
+    disk = vm_disk("/dev/fake", "file", mountpoint="/mnt/ext4")
+    node = vm_node(hostname="vmnode", disks=(disk,))
+    first = NvmeofBackend.from_config(SERVER, node)
     ids = [export_id_for(50 + i, 0) for i in range(2)]
     for eid in ids:
         first.create(ExportSpec(eid, make_nqn(PREFIX, "vmnode", eid), disk, 0, 0.01, HOSTNQN))
-    removed = reset(NvmeofBackend.from_config(Server(), node))
+    removed = reset(NvmeofBackend.from_config(SERVER, node))
     if sorted(removed) != sorted(ids) or os.listdir(f"{ROOT}/subsystems"):
         raise AssertionError(f"reset removed {removed}, expected {ids}")
 
@@ -142,18 +124,18 @@ def main() -> int:
         (
             "tmpfs-file",
             lambda: round_trip(
-                "tmpfs-file", Disk("/dev/a", "file", mountpoint="/tmp/tmpfs-disk"), 1
+                "tmpfs-file", vm_disk("/dev/a", "file", mountpoint="/tmp/tmpfs-disk"), 1
             ),
         ),
         (
             "ext4-file",
-            lambda: round_trip("ext4-file", Disk("/dev/b", "file", mountpoint="/mnt/ext4"), 2),
+            lambda: round_trip("ext4-file", vm_disk("/dev/b", "file", mountpoint="/mnt/ext4"), 2),
         ),
         ("reset", reset_case),
     ]
     if args.vg_ready:
         cases.append(
-            ("lvm", lambda: round_trip("lvm", Disk("/dev/c", "lvm", vg="storalloc-vmtest"), 3))
+            ("lvm", lambda: round_trip("lvm", vm_disk("/dev/c", "lvm", vg="storalloc-vmtest"), 3))
         )
     else:
         print("RESULT lvm SKIP no volume group (lvm2 missing?)", flush=True)
