@@ -184,13 +184,30 @@ def main() -> None:
         Path(args.write_doc).write_text(head + "\n" + "\n".join(lines) + "\n")
 
 
+PROTOTYPE_SECONDS = 300.0  # the prototype's replay of the same-sized year: about 5 minutes
+
+
+def reference_seconds() -> float:
+    """A fixed pure-Python workload, timed in the same run: this host's speed drifts by tens
+    of percent within a session, so replay times are also given in these units."""
+    began = time.perf_counter()
+    table: dict[int, int] = {}
+    for i in range(1_000_000):
+        table[i * 7919 % 1_000_003] = i
+    sorted(table.items(), key=lambda kv: kv[1] % 1013)
+    return time.perf_counter() - began
+
+
 def measure(args: argparse.Namespace) -> list[str]:
     """Time both paths; Markdown bullet lines with the figures."""
     records = generate(REQUESTS, seed=SEED)
     ones = []
+    refs = []
     for _ in range(args.repeat):
+        refs.append(reference_seconds())
         seconds, report = one_process(records)
         ones.append(seconds)
+    ref = min(refs)
     one, median = min(ones), statistics.median(ones)
     print(f"one process: min {one:.2f} s, median {median:.2f} s over {args.repeat} run(s), "
           f"{REQUESTS / one:,.0f} requests/s")  # fmt: skip
@@ -208,7 +225,10 @@ def measure(args: argparse.Namespace) -> list[str]:
     )
     return [
         f"- one process (replay + report, `storalloc.simulate`'s path): **{one:.2f} s** (min "
-        f"of {args.repeat}, median {median:.2f} s), {REQUESTS / one:,.0f} requests/s",
+        f"of {args.repeat}, median {median:.2f} s), {REQUESTS / one:,.0f} requests/s; "
+        f"**{one / ref:.1f}** times the reference workload timed in the same run "
+        f"({ref:.2f} s; `reference_seconds()`), and **{PROTOTYPE_SECONDS / one:.0f}x** faster "
+        "than the prototype's 5 minutes",
         f"- three processes (wall time of `client.py --trace`, trace reading and Python "
         f"start-up included): **{three:.2f} s** (min of {args.three}), "
         f"{REQUESTS / three:,.0f} requests/s; CPU time in that run: {cpu_text}",

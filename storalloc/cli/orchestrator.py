@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import logging
 
 from storalloc import registry
 from storalloc.cli.common import (
@@ -18,7 +17,6 @@ from storalloc.cli.common import (
 from storalloc.config import ConfigError, OrchestratorConfig, load_orchestrator_config
 from storalloc.strategies.base import Strategy
 
-log = logging.getLogger("storalloc.orchestrator")
 PROG = "orchestrator"
 
 
