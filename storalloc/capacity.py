@@ -25,6 +25,7 @@ from itertools import accumulate
 #: Below this many segments in a window, a query walks them instead of rebuilding the
 #: running integrals of a changed disk (a rebuild has a fixed cost of a few microseconds).
 DIRECT_SEGMENTS = 24
+DIRECT_WALKS = 4
 
 #: Sizes are floats in GB: sums and differences leave dust that must not count as usage.
 EPSILON = 1e-9
@@ -35,7 +36,7 @@ class DiskUsage:
 
     __slots__ = (
         "_busy", "_conc", "_ends", "_peak_cache", "_refs", "_share", "_starts", "_times",
-        "_used",
+        "_used", "_walks",
     )
 
     def __init__(self) -> None:
@@ -50,6 +51,7 @@ class DiskUsage:
         # (like the peak) so that bandwidth queries cost two binary searches.
         self._busy: list[float] | None = None
         self._share: list[float] | None = None
+        self._walks = 0  # short windows walked since the last change
 
     def __len__(self) -> int:
         return len(self._starts)
@@ -70,6 +72,7 @@ class DiskUsage:
         insort(self._ends, end)
         self._peak_cache = None
         self._busy = self._share = None
+        self._walks = 0
 
     def remove(self, start: float, end: float, size: float) -> None:
         """Give back a reservation previously booked with `add` (same arguments)."""
@@ -92,6 +95,7 @@ class DiskUsage:
         self._unedge(i)
         self._peak_cache = None
         self._busy = self._share = None
+        self._walks = 0
 
     def _edge(self, t: float) -> int:
         times = self._times
@@ -192,8 +196,10 @@ class DiskUsage:
         # Some reservation overlaps, so times[0] < end; before times[0] nothing is busy.
         j = bisect_right(times, end) - 1
         i = bisect_right(times, start) - 1
-        if self._busy is None and j - i < DIRECT_SEGMENTS:
-            # A short window on a freshly changed disk: walking it beats a rebuild.
+        if self._busy is None and j - i < DIRECT_SEGMENTS and self._walks < DIRECT_WALKS:
+            # A short window on a freshly changed disk: walking it beats a rebuild, unless
+            # the disk stays unchanged long enough for the rebuild to pay for itself.
+            self._walks += 1
             busy = 0.0
             for k in range(max(i, 0), j + 1):
                 if conc[k]:
