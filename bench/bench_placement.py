@@ -152,7 +152,10 @@ def main() -> None:
         f"milliseconds over {len(reqs)} single-part requests starting now (10-500 GB, 10 min"
         " to 1 day). *decide*: the strategy's `place()` alone; *admit*: `Scheduler.submit`"
         " (decision, booking on disk and node, timers), released after each. Figures are"
-        " from one run on a small, noisy 2-core machine: compare the ratios.\n\n"
+        " from one run on a small, noisy 2-core machine: compare the ratios. Across runs"
+        " of the same code in one session this host varied by up to 2x (e.g. worst_case"
+        " admission 1.8 to 4.9 ms); the loaded decisions are bound by memory latency"
+        " (binary searches over 125 nodes x 1,600 breakpoints).\n\n"
         + "\n".join(lines)
         + "\n\nReproduce: `.venv/bin/python bench/bench_placement.py`"
         f" (`--reservations {args.reservations} --requests {args.requests}`).\n"
