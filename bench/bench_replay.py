@@ -26,9 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from storalloc.cli.orchestrator import make_strategy  # noqa: E402
 from storalloc.client import Link  # noqa: E402
-from storalloc.config import OrchestratorConfig, load_system  # noqa: E402
+from storalloc.config import load_system  # noqa: E402
+from storalloc.registry import make_strategy  # noqa: E402
 from storalloc.replay import make_node, new_simulation  # noqa: E402
 from storalloc.report import add_trace_stats, build_report, dump_report  # noqa: E402
 from storalloc.trace_replay import wait_for_servers  # noqa: E402
@@ -50,7 +50,7 @@ def one_process(records, strategy: str = "worst_case", capacity_gb: float | None
         node = dataclasses.replace(node, disks=disks)
     began = time.perf_counter()
     sim = new_simulation([make_node(f"{node.hostname}:0", node)],
-                         make_strategy(OrchestratorConfig(), strategy))  # fmt: skip
+                         make_strategy(strategy))  # fmt: skip
     sim.replay(records)
     report = add_trace_stats(build_report(sim.scheduler, sim.finished), TraceStats())
     return time.perf_counter() - began, report

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import inspect
+from collections.abc import Mapping
+from typing import Any
 
 STRATEGIES: dict[str, str] = {
     "worst_case": "storalloc.strategies.worst_case:WorstCase",
@@ -36,3 +39,16 @@ def load(table: dict[str, str], spec: str, kind: str = "strategy") -> type:
         return getattr(module, attr)
     except AttributeError:
         raise PluginError(f"{kind} {spec!r}: module {module_name!r} has no {attr!r}") from None
+
+
+def make_strategy(spec: str, options: Mapping[str, Any] | None = None, seed: int = 0) -> Any:
+    """An instance of the strategy `spec` (name or 'pkg.module:Class'), built with the
+    config's `strategy_options`; `seed` goes to strategies that take one."""
+    cls = load(STRATEGIES, spec)
+    kwargs = dict(options or {})
+    if "seed" in inspect.signature(cls).parameters:
+        kwargs.setdefault("seed", seed)
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise PluginError(f"strategy_options do not fit {cls.__name__}: {exc}") from exc

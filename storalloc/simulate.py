@@ -21,7 +21,6 @@ from typing import Any
 
 from storalloc import registry
 from storalloc.cli.common import EXIT_FAILED, EXIT_OK, add_verbosity, error, setup_logging
-from storalloc.cli.orchestrator import make_strategy
 from storalloc.config import (
     ConfigError,
     OrchestratorConfig,
@@ -65,7 +64,7 @@ def strategy_for(cfg: OrchestratorConfig, name: str) -> Any:
     """The strategy `name`; the config's strategy_options go only to the configured one."""
     if name != cfg.sched_strategy:
         cfg = dataclasses.replace(cfg, strategy_options={})
-    return make_strategy(cfg, name)
+    return registry.make_strategy(name or cfg.sched_strategy, cfg.strategy_options, cfg.seed)
 
 
 def run_task(task: SimTask, records: Sequence[TraceRecord], stats: TraceStats) -> SimResult:

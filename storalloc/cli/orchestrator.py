@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 
 from storalloc import registry
 from storalloc.cli.common import (
@@ -14,8 +13,7 @@ from storalloc.cli.common import (
     install_stop_handlers,
     setup_logging,
 )
-from storalloc.config import ConfigError, OrchestratorConfig, load_orchestrator_config
-from storalloc.strategies.base import Strategy
+from storalloc.config import ConfigError, load_orchestrator_config
 
 PROG = "orchestrator"
 
@@ -38,24 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def make_strategy(cfg: OrchestratorConfig, name: str | None = None) -> Strategy:
-    """Instantiate the configured strategy; `seed` goes to those that take one."""
-    cls = registry.load(registry.STRATEGIES, name or cfg.sched_strategy)
-    options = dict(cfg.strategy_options)
-    if "seed" in inspect.signature(cls).parameters:
-        options.setdefault("seed", cfg.seed)
-    try:
-        return cls(**options)
-    except TypeError as exc:
-        raise registry.PluginError(f"strategy_options do not fit {cls.__name__}: {exc}") from exc
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose, args.quiet)
     try:
         cfg = load_orchestrator_config(args.config, strategy_names=registry.STRATEGIES)
-        strategy = make_strategy(cfg, args.strategy)
+        strategy = registry.make_strategy(
+            args.strategy or cfg.sched_strategy, cfg.strategy_options, cfg.seed
+        )
     except (ConfigError, registry.PluginError) as exc:
         error(PROG, str(exc))
         return EXIT_FAILED
