@@ -238,6 +238,12 @@ def test_list_show_and_json(site):
     assert cells[2][3] == "30:00"  # a job not started yet shows its whole length
     assert re.fullmatch(r"59:\d\d", cells[0][3])
 
+    mine = site.run("--list", "--me", user="bob").stdout.splitlines()[1:]
+    assert [row.split()[:2] for row in mine] == [["1", "bob"]]
+    carols = site.run("--list", "-u", "carol").stdout.splitlines()[1:]
+    assert [row.split()[:2] for row in carols] == [["2", "carol"]]
+    assert site.run("--show", "0", "--me").returncode == 2  # --me goes with --list only
+
     jobs = site.jobs(user="bob")  # everyone may list
     assert [(j["job_id"], j["user"], j["state"]) for j in jobs] == [
         (0, "alice", "ALLOCATED"),

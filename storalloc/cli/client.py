@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     req.add_argument("--hostnqn", help="this host's NVMe host NQN (default: hostnqn_file)")
     act = parser.add_argument_group("other actions (one per call)")
     act.add_argument("--list", action="store_true", help="list allocations, like squeue")
+    act.add_argument("-u", "--user", dest="only_user", metavar="USER",
+                     help="with --list: only USER's jobs (squeue -u)")
+    act.add_argument("--me", action="store_true", help="with --list: only my jobs (squeue --me)")
     act.add_argument("--nodes", action="store_true", help="list storage nodes, like sinfo")
     act.add_argument("--drain", type=_job_id, metavar="NODE",
                      help="admins: close a node to new placements (leases go on)")
@@ -115,6 +118,8 @@ def _check_action(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     actions = [name for name, on in given.items() if on]
     if len(actions) > 1:
         parser.error(f"choose one action, got --{' and --'.join(actions)}")
+    if (args.me or args.only_user) and actions != ["list"]:
+        parser.error("--me and -u/--user go with --list")
     if actions:
         return actions[0]
     if args.size is None or args.time is None:
@@ -148,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         if action == "request":
             return _request(link, args, cfg, user)
         if action == "list":
-            return _list(link, user, args.json)
+            only = user if args.me else args.only_user
+            return _list(link, user, args.json, only)
         if action == "nodes":
             return _nodes(link, args.json)
         if action in ("drain", "resume"):
@@ -207,8 +213,10 @@ def _attach(granted: p.Granted, hostnqn: str | None) -> int:
     return EXIT_OK
 
 
-def _list(link: Link, user: str, as_json: bool) -> int:
+def _list(link: Link, user: str, as_json: bool, only: str | None = None) -> int:
     jobs, now = fetch_jobs(link, user)
+    if only is not None:
+        jobs = [j for j in jobs if j["user"] == only]
     if as_json:
         dump_json([with_time_left(j, now) for j in jobs])
     else:
