@@ -156,11 +156,6 @@ def _positive(kind: str, name: str, value: float, limit: float = math.inf) -> No
         )
 
 
-def _job_id(kind: str, value: int) -> None:
-    if value < 0:
-        raise ProtocolError("bad_field", f"{kind}: field 'job_id' must be >= 0, got {value}")
-
-
 # --- client → orchestrator ------------------------------------------------------------------
 
 
@@ -211,26 +206,31 @@ class TraceEnd(Message):
     request_id: str
 
 
-@message("cancel")
 @dataclass(frozen=True, slots=True)
-class Cancel(Message):
+class JobRequest(Message):
+    """What a user asks about one job (not a message kind by itself)."""
+
     request_id: str
     user: str
     job_id: int
 
     def check(self) -> None:
-        _job_id(self.kind, self.job_id)
+        if self.job_id < 0:
+            raise ProtocolError(
+                "bad_field", f"{self.kind}: field 'job_id' must be >= 0, got {self.job_id}"
+            )
+
+
+@message("cancel")
+@dataclass(frozen=True, slots=True)
+class Cancel(JobRequest):
+    """Withdraw a request still waiting (Ctrl-C on salloc)."""
 
 
 @message("release")
 @dataclass(frozen=True, slots=True)
-class Release(Message):
-    request_id: str
-    user: str
-    job_id: int
-
-    def check(self) -> None:
-        _job_id(self.kind, self.job_id)
+class Release(JobRequest):
+    """End a job now (scancel)."""
 
 
 @message("list_jobs")
@@ -242,13 +242,8 @@ class ListJobs(Message):
 
 @message("show_job")
 @dataclass(frozen=True, slots=True)
-class ShowJob(Message):
-    request_id: str
-    user: str
-    job_id: int
-
-    def check(self) -> None:
-        _job_id(self.kind, self.job_id)
+class ShowJob(JobRequest):
+    """Everything about one job, connection details included (owner or admin)."""
 
 
 @message("drain_node")
@@ -260,6 +255,10 @@ class DrainNode(Message):
     user: str
     node: int
     drain: bool = True
+
+    def check(self) -> None:
+        if self.node < 0:
+            raise ProtocolError("bad_field", f"{self.kind}: field 'node' must be >= 0")
 
 
 @message("list_nodes")

@@ -140,12 +140,12 @@ class Scheduler:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("[%05d] New incoming request: [%s]", job.id, format_request(size, duration))
         self._notice(job, f"Pending job allocation {job.id}")
-        never = self._never_fits(job)
-        if never:
-            self._refuse(job, *never)
-            return job
         self.jobs[job.id] = job
         self.waiting.append(job)
+        never = self._never_fits(job)
+        if never:
+            self._reject(job, State.REFUSED, *never)
+            return job
         self._notice(job, f"job {job.id} queued and waiting for resources")
         if immediate is not None:
             job.timers.append(self.timers.schedule(now + immediate, self._give_up, job))
@@ -201,8 +201,7 @@ class Scheduler:
         try:
             found = self._find_slot(job, max(now, job.begin))
         except StrategyError as exc:
-            self._end(job, State.FAILED, str(exc), "strategy_failed")
-            self._refuse_client(job, str(exc))
+            self._reject(job, State.FAILED, "strategy_failed", str(exc))
             return
         if found is None:
             job.start = None
@@ -358,9 +357,8 @@ class Scheduler:
         job.exports = [None] * len(job.parts)
         job.connections = [None] * len(job.parts)
         if job.attempts >= MAX_SETUP_ATTEMPTS:
-            self._end(job, State.FAILED, f"setting up the export failed: {reason}",
-                      "setup_failed")
-            self._refuse_client(job, f"setting up the export failed: {reason}")
+            self._reject(job, State.FAILED, "setup_failed",
+                         f"setting up the export failed: {reason}")
         else:
             job.state = State.PENDING
             self.waiting.insert(0, job)  # it was first in line; keep it there
@@ -377,9 +375,8 @@ class Scheduler:
         if job.state is not State.PENDING:
             return
         self._unbook(job)
-        self._end(job, State.REFUSED, f"not granted within {job.immediate:g} s (--immediate)",
-                  "immediate")
-        self._refuse_client(job, job.reason)
+        self._reject(job, State.REFUSED, "immediate",
+                     f"not granted within {job.immediate:g} s (--immediate)")
         self._replan_waiting()
 
     def _teardown(self, job: Job) -> None:
@@ -415,23 +412,14 @@ class Scheduler:
 
     # --- refusals and notices ----------------------------------------------------------
 
-    def _refuse(self, job: Job, code: str, reason: str) -> None:
+    def _reject(self, job: Job, state: State, code: str, reason: str) -> None:
+        """End a job that will not be (or stay) granted, and tell its client why."""
         log.debug("[%05d] Refused: %s", job.id, reason)
-        job.state = State.REFUSED
-        job.reason = reason
-        job.reason_code = code
-        job.ended_at = self.clock.now()
-        self.history.append(job)
-        if self.on_finish is not None:
-            self.on_finish(job)
-        self._refuse_client(job, reason)
-
-    def _refuse_client(self, job: Job, reason: str) -> None:
+        self._end(job, state, reason, code)
         if not job.quiet:
             self.outbox.to_client(
                 job.client,
-                p.Refused(request_id=job.request_id, job_id=job.id, reason=reason,
-                          code=job.reason_code),
+                p.Refused(request_id=job.request_id, job_id=job.id, reason=reason, code=code),
             )
 
     def _notice(self, job: Job, text: str) -> None:
@@ -546,10 +534,7 @@ class Scheduler:
             if job.start is None and job.state is State.PENDING:
                 never = self._never_fits(job)
                 if never:  # now that the site's disks are known, it never will
-                    self.waiting.remove(job)
-                    self.jobs.pop(job.id, None)
-                    job.cancel_timers()
-                    self._refuse(job, *never)
+                    self._reject(job, State.REFUSED, *never)
                 else:
                     self._plan(job)
         return node.index
@@ -565,8 +550,7 @@ class Scheduler:
                 self._cancel_start(job)
                 job.start, job.extents = None, ()
             else:
-                self._end(job, State.FAILED, f"node {index} lost: {why}", "node_lost")
-                self._refuse_client(job, job.reason)
+                self._reject(job, State.FAILED, "node_lost", f"node {index} lost: {why}")
 
     def _at_start(self, job: Job) -> None:
         job.timers.append(self.timers.schedule(job.start, self._start, job))

@@ -48,13 +48,6 @@ class Router:
             return False
         return True
 
-    def send_raw(self, address: bytes, frames: list[bytes]) -> None:
-        try:
-            self.socket.send_multipart([address, *frames])
-        except zmq.ZMQError as exc:
-            if exc.errno != zmq.EHOSTUNREACH:
-                raise
-
     def close(self) -> None:
         self.socket.close()
 
