@@ -16,7 +16,7 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 
 ## demo: the seed's scenario (orchestrator, simulated ault14 server, client 200 GB / 60 min)
 demo: $(VENV)/.runtime
-	$(PY) -m storalloc.demo
+	$(PY) -m storalloc.cli.demo
 
 ## test: lint, then the whole test suite (unit, end-to-end processes, VM when qemu runs)
 test: $(VENV)/.dev

@@ -22,12 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from storalloc.clock import VirtualClock
-from storalloc.cluster import Cluster, Disk, Extent, Node
+from storalloc.core.clock import VirtualClock
+from storalloc.core.cluster import Cluster, Disk, Extent, Node
+from storalloc.core.scheduler import Scheduler
+from storalloc.core.timers import TimerQueue
 from storalloc.registry import STRATEGIES, load
-from storalloc.scheduler import Scheduler
 from storalloc.strategies.base import PlacementRequest, place_parts
-from storalloc.timers import TimerQueue
 
 OUT = Path(__file__).resolve().parent.parent / "doc" / "benchmarks-placement.md"
 

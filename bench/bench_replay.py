@@ -26,13 +26,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from storalloc.client import Link  # noqa: E402
-from storalloc.config import load_system  # noqa: E402
+from storalloc.client.session import Link  # noqa: E402
+from storalloc.client.trace_replay import wait_for_servers  # noqa: E402
+from storalloc.config.loader import load_system  # noqa: E402
 from storalloc.registry import make_strategy  # noqa: E402
-from storalloc.replay import make_node, new_simulation  # noqa: E402
-from storalloc.report import add_trace_stats, build_report, dump_report  # noqa: E402
-from storalloc.trace_replay import wait_for_servers  # noqa: E402
-from storalloc.traces import TraceStats, generate, read_trace, write_native_csv  # noqa: E402
+from storalloc.sim.replay import make_node, new_simulation  # noqa: E402
+from storalloc.sim.report import add_trace_stats, build_report, dump_report  # noqa: E402
+from storalloc.sim.traces import TraceStats, generate, read_trace, write_native_csv  # noqa: E402
 
 SEED = 1
 REQUESTS = 24_001
@@ -128,7 +128,7 @@ def prototype_table(jobs: int) -> list[str]:
 
 DOC_HEAD = """# Replay benchmark
 
-The synthetic year (24,001 requests, seed 1: `python -m storalloc.traces.synthetic -n 24001
+The synthetic year (24,001 requests, seed 1: `python -m storalloc.sim.traces.synthetic -n 24001
 --seed 1`) replayed on ault14 (one node, 8 x 8 TB) with `worst_case`, written by:
 
 ```sh
@@ -224,7 +224,7 @@ def measure(args: argparse.Namespace) -> list[str]:
         f"{REQUESTS / three:,.0f} requests/s; report identical to one process: {same}"
     )
     return [
-        f"- one process (replay + report, `storalloc.simulate`'s path): **{one:.2f} s** (min "
+        f"- one process (replay + report, `storalloc.sim.sweep`'s path): **{one:.2f} s** (min "
         f"of {args.repeat}, median {median:.2f} s), {REQUESTS / one:,.0f} requests/s; "
         f"**{one / ref:.1f}** times the reference workload timed in the same run "
         f"({ref:.2f} s; `reference_seconds()`), and **{PROTOTYPE_SECONDS / one:.0f}x** faster "

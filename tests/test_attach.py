@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from storalloc.attach import AttachError, connect, disconnect, find_device, read_hostnqn
-from storalloc.runner import Runner
+from storalloc.client.attach import AttachError, connect, disconnect, find_device, read_hostnqn
+from storalloc.server.runner import Runner
 from tests.fakes.helpers import HOSTNQN, FakeEnv, install_fakes
 
 NQN = "nqn.2026-11.io.storalloc:node1:j1-p0-abcdef"

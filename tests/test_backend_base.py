@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from storalloc.backends import ExportSpec, build_backend, reset
-from storalloc.backends.base import (
+from storalloc.server.backends import ExportSpec, build_backend, reset
+from storalloc.server.backends.base import (
     NQN_MAX_BYTES,
     Backend,
     BackendError,
@@ -19,8 +19,8 @@ from storalloc.backends.base import (
     validate_hostnqn,
     validate_nqn_prefix,
 )
-from storalloc.backends.nvmeof import NvmeofBackend
-from storalloc.backends.simulate import SimulatedBackend
+from storalloc.server.backends.nvmeof import NvmeofBackend
+from storalloc.server.backends.simulate import SimulatedBackend
 from tests.fakes.helpers import HOSTNQN, PREFIX, Disk, Node, Server
 
 

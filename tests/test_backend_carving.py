@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from storalloc.backends.base import BackendError
-from storalloc.backends.carving import (
+from storalloc.server.backends.base import BackendError
+from storalloc.server.backends.carving import (
     MIB,
     FileCarver,
     LvmCarver,
@@ -16,8 +16,8 @@ from storalloc.backends.carving import (
     fs_type,
     size_bytes,
 )
-from storalloc.backends.fsops import DryRunFs, RealFs
-from storalloc.runner import DryRunRunner, Runner
+from storalloc.server.backends.fsops import DryRunFs, RealFs
+from storalloc.server.runner import DryRunRunner, Runner
 from tests.fakes.helpers import Disk, FakeEnv, install_fakes
 
 EID = "j4-p1-abcdef"

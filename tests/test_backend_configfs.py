@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from storalloc.backends.base import BackendError
-from storalloc.backends.configfs import ConfigfsDriver
-from storalloc.backends.fsops import DryRunFs
-from storalloc.backends.target import Namespace, TargetPort
+from storalloc.server.backends.base import BackendError
+from storalloc.server.backends.configfs import ConfigfsDriver
+from storalloc.server.backends.fsops import DryRunFs
+from storalloc.server.backends.target import Namespace, TargetPort
 from tests.fakes.configfs import FakeConfigfs
 from tests.fakes.helpers import HOSTNQN
 

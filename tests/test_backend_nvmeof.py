@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from storalloc.attach import AttachError, connect
-from storalloc.backends.base import BackendError, ExportSpec, make_nqn
-from storalloc.backends.configfs import ConfigfsDriver
-from storalloc.backends.nvmeof import NvmeofBackend, select_driver
-from storalloc.backends.target import TargetPort
-from storalloc.runner import Runner, RunResult
+from storalloc.client.attach import AttachError, connect
+from storalloc.server.backends.base import BackendError, ExportSpec, make_nqn
+from storalloc.server.backends.configfs import ConfigfsDriver
+from storalloc.server.backends.nvmeof import NvmeofBackend, select_driver
+from storalloc.server.backends.target import TargetPort
+from storalloc.server.runner import Runner, RunResult
 from tests.fakes.configfs import FakeConfigfs
 from tests.fakes.helpers import HOSTNQN, PREFIX, Disk, FakeEnv, Node, Server, install_fakes
 

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from storalloc.backends.base import BackendError
-from storalloc.backends.nvmetcli import (
+from storalloc.server.backends.base import BackendError
+from storalloc.server.backends.nvmetcli import (
     NvmetcliDriver,
     add_export,
     empty_state,
     export_problems,
     remove_export,
 )
-from storalloc.backends.target import Namespace, TargetPort
-from storalloc.runner import DryRunRunner, Runner
+from storalloc.server.backends.target import Namespace, TargetPort
+from storalloc.server.runner import DryRunRunner, Runner
 from tests.fakes.helpers import HOSTNQN, FakeEnv, install_fakes
 
 NQN = "nqn.2026-11.io.storalloc:node1:j1-p0-abcdef"

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from storalloc.runner import CommandError, DryRunRunner, Runner, tail
+from storalloc.server.runner import CommandError, DryRunRunner, Runner, tail
 
 PY = sys.executable
 

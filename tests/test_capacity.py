@@ -12,7 +12,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
 
-from storalloc.capacity import EPSILON, DiskUsage
+from storalloc.core.capacity import EPSILON, DiskUsage
 
 Reservation = tuple[float, float, float]
 

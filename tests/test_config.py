@@ -1,4 +1,4 @@
-"""Tests for storalloc.config: defaults, shipped files, and every kind of error message."""
+"""Tests for storalloc.config.loader: defaults, shipped files, and every kind of error message."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from storalloc.config import (
+from storalloc.config.checks import TEXT, endpoint
+from storalloc.config.loader import (
     ClientConfig,
     ConfigError,
     DiskConfig,
@@ -26,8 +27,7 @@ from storalloc.config import (
     parse_system,
     select_node,
 )
-from storalloc.config_checks import TEXT, endpoint
-from storalloc.config_schema import Invalid, Record
+from storalloc.config.schema import Invalid, Record
 
 ROOT = Path(__file__).resolve().parent.parent
 STRATEGIES = [

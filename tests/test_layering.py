@@ -10,8 +10,9 @@ import pytest
 from tests.procs import ROOT
 
 CORE = [
-    "storalloc.scheduler", "storalloc.capacity", "storalloc.cluster", "storalloc.jobs",
-    "storalloc.replay", "storalloc.report", "storalloc.registry",
+    "storalloc.core.scheduler", "storalloc.core.capacity", "storalloc.core.cluster",
+    "storalloc.core.jobs",
+    "storalloc.sim.replay", "storalloc.sim.report", "storalloc.registry",
     *[f"storalloc.strategies.{m}" for m in ("worst_case", "best_bandwidth", "random_choice",
                                             "round_robin", "worst_fit", "best_fit",
                                             "first_fit")],

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import zmq
 
-from storalloc import protocol as p
-from storalloc.config import load_system
-from storalloc.transport import Dealer
+from storalloc.config.loader import load_system
+from storalloc.wire import protocol as p
+from storalloc.wire.transport import Dealer
 from tests.procs import (
     SERVER_CFG,
     WAIT,

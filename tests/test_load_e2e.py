@@ -7,7 +7,7 @@ import time
 import pytest
 import zmq
 
-from storalloc import protocol as p
+from storalloc.wire import protocol as p
 from tests.procs import start_orchestrator, start_server
 
 pytestmark = pytest.mark.e2e

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import zmq
 
-from storalloc import protocol as p
+from storalloc.wire import protocol as p
 from tests.procs import run_client, start_orchestrator, start_server
 
 pytestmark = pytest.mark.e2e

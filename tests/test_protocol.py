@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storalloc import protocol as p
+from storalloc.wire import protocol as p
 
 SAMPLES = [
     p.AllocRequest(request_id="r1", user="alice", size_gb=200.0, duration_s=3600.0),

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from storalloc.cluster import Cluster, Disk, Extent, Node
+from storalloc.core.cluster import Cluster, Disk, Extent, Node
 from storalloc.registry import STRATEGIES, PluginError, load
 from storalloc.strategies.base import PlacementRequest
 

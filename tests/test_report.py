@@ -10,9 +10,9 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from storalloc.config import load_system
-from storalloc.replay import make_node, new_simulation
-from storalloc.report import (
+from storalloc.config.loader import load_system
+from storalloc.sim.replay import make_node, new_simulation
+from storalloc.sim.report import (
     _peak,
     _percentile,
     build_report,
@@ -21,8 +21,8 @@ from storalloc.report import (
     report_format,
     write_report,
 )
+from storalloc.sim.traces import TraceRecord, read_trace
 from storalloc.strategies.first_fit import FirstFit
-from storalloc.traces import TraceRecord, read_trace
 
 DATA = Path(__file__).parent / "data" / "sim"
 T0 = 1_700_000_000.0

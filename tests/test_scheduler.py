@@ -10,15 +10,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from storalloc import protocol as p
-from storalloc.capacity import EPSILON
-from storalloc.clock import VirtualClock
-from storalloc.cluster import Cluster, Disk, Node
-from storalloc.jobs import NODE_DOWN, Job, State, split_parts
-from storalloc.scheduler import Scheduler, SchedulerError
+from storalloc.core.capacity import EPSILON
+from storalloc.core.clock import VirtualClock
+from storalloc.core.cluster import Cluster, Disk, Node
+from storalloc.core.jobs import NODE_DOWN, Job, State, split_parts
+from storalloc.core.scheduler import Scheduler, SchedulerError
+from storalloc.core.timers import TimerQueue
+from storalloc.core.virtual import advance
 from storalloc.strategies.first_fit import FirstFit
-from storalloc.timers import TimerQueue
-from storalloc.virtual import advance
+from storalloc.wire import protocol as p
 
 T0 = 1_000_000.0  # virtual epoch start, far from 0 so that 'start == 0' bugs would show
 

@@ -95,7 +95,7 @@ def test_nodes_lists_servers_like_sinfo(site):
 
 def test_seed_demo_runs_the_three_commands():
     """`make demo`'s runner uses the seed's configs and ports, verbatim."""
-    result = subprocess.run([sys.executable, "-m", "storalloc.demo"], cwd=ROOT,
+    result = subprocess.run([sys.executable, "-m", "storalloc.cli.demo"], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
     if "Address already in use" in result.stdout + result.stderr:
         pytest.skip("ports 35000/35001 are busy on this machine")

@@ -1,4 +1,4 @@
-"""The one-process simulator (python -m storalloc.simulate), its plot, and the progress bar."""
+"""The one-process simulator (python -m storalloc.sim.sweep), its plot, and the progress bar."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from storalloc import simulate
-from storalloc.progress import Progress
-from storalloc.traces import TraceStats, read_trace
+from storalloc.sim import sweep as simulate
+from storalloc.sim.progress import Progress
+from storalloc.sim.traces import TraceStats, read_trace
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "sim"
@@ -121,7 +121,7 @@ def test_labels_fall_back_to_paths_when_stems_collide():
 
 def test_runs_as_a_module():
     result = subprocess.run(
-        [sys.executable, "-m", "storalloc.simulate", "--system", DUO, "--strategy",
+        [sys.executable, "-m", "storalloc.sim.sweep", "--system", DUO, "--strategy",
          "first_fit", "--strategy", "best_fit", HAND, "--jobs", "2"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip

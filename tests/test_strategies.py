@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from storalloc.cluster import Cluster, Disk, Extent, Node
+from storalloc.core.cluster import Cluster, Disk, Extent, Node
 from storalloc.strategies.bandwidth import (
     best_bandwidth_exact,
     format_capacity,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storalloc.cluster import Cluster, Disk, Extent, Node
+from storalloc.core.cluster import Cluster, Disk, Extent, Node
 from storalloc.registry import STRATEGIES, load
 from storalloc.strategies.bandwidth import rank
 from storalloc.strategies.base import Decision, PlacementRequest

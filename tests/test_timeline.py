@@ -1,4 +1,4 @@
-"""Tests for storalloc.timeline: golden pictures (the seed's among them) and drawing rules."""
+"""Tests for storalloc.orchestrator.timeline: golden pictures (the seed's among them) and rules."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from storalloc.timeline import Bar, NodeRows, render_timeline, terminal_columns
+from storalloc.orchestrator.timeline import Bar, NodeRows, render_timeline, terminal_columns
 
 T0 = 1795606800.0  # 2026-11-25 11:40:00 UTC
 H = 3600.0

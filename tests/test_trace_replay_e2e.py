@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from storalloc import simulate
-from storalloc.client import Link
-from storalloc.trace_replay import nodes, wait_for_servers
-from storalloc.traces.synthetic import generate, write_native_csv
+from storalloc.client.session import Link
+from storalloc.client.trace_replay import nodes, wait_for_servers
+from storalloc.sim import sweep as simulate
+from storalloc.sim.traces.synthetic import generate, write_native_csv
 from tests.procs import ORCH_CFG, WAIT, run_client, start_orchestrator, start_server
 
 pytestmark = pytest.mark.e2e

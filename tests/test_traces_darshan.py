@@ -10,9 +10,9 @@ from typing import ClassVar
 
 import pytest
 
-from storalloc.traces import TraceError, read_trace, read_trace_with_stats
-from storalloc.traces.darshan_format import region_ok
-from storalloc.traces.darshan_logs import MISSING, written_bytes
+from storalloc.sim.traces import TraceError, read_trace, read_trace_with_stats
+from storalloc.sim.traces.darshan_format import region_ok
+from storalloc.sim.traces.darshan_logs import MISSING, written_bytes
 
 SKIP = "the optional package 'darshan' (PyDarshan) is not installed"
 

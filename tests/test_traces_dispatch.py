@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from storalloc.traces import (
+from storalloc.sim.traces import (
     FORMATS,
     TraceError,
     TraceRecord,
@@ -112,7 +112,7 @@ def test_skip_bad_default_reports_a_warning(
 ) -> None:
     path = tmp_path / "t.csv"
     path.write_text("submit,duration,capacity\n0,60,1\n0,60,-3\n0,60\n")
-    with caplog.at_level(logging.WARNING, logger="storalloc.traces"):
+    with caplog.at_level(logging.WARNING, logger="storalloc.sim.traces"):
         records, stats = read_trace_with_stats(path, skip_bad=True)
     assert records == [TraceRecord("2", 0.0, None, 60.0, 1.0, "trace")]
     assert stats.skipped_bad == 2

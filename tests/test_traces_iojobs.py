@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from storalloc.traces import TraceError, TraceRecord, read_trace, read_trace_with_stats
+from storalloc.sim.traces import TraceError, TraceRecord, read_trace, read_trace_with_stats
 
 DATA = Path(__file__).parent / "data" / "traces"
 MARCH1 = 1577836800.0 + 60 * 86400  # 2020-03-01T00:00:00Z: 31 + 29 days after 1 January

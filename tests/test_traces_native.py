@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from storalloc.traces import (
+from storalloc.sim.traces import (
     TraceError,
     TraceRecord,
     read_trace,

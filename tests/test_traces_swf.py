@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from storalloc.traces import TraceError, TraceRecord, read_trace, read_trace_with_stats
+from storalloc.sim.traces import TraceError, TraceRecord, read_trace, read_trace_with_stats
 
 DATA = Path(__file__).parent / "data" / "traces"
 START = 1577836800.0  # the file's "; UnixStartTime:"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from storalloc.traces import TraceRecord, read_trace
-from storalloc.traces.synthetic import (
+from storalloc.sim.traces import TraceRecord, read_trace
+from storalloc.sim.traces.synthetic import (
     DEFAULT_START,
     WorkloadShape,
     generate,
@@ -111,7 +111,7 @@ def test_python_dash_m_runs_without_warnings(tmp_path: Path) -> None:
             "-W",
             "error",
             "-m",
-            "storalloc.traces.synthetic",
+            "storalloc.sim.traces.synthetic",
             "-n",
             "20",
             "--seed",

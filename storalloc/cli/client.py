@@ -10,10 +10,9 @@ import signal
 from collections.abc import Callable
 from datetime import datetime
 
-from storalloc import protocol as p
 from storalloc.cli.common import EXIT_FAILED, EXIT_OK, add_verbosity, setup_logging
 from storalloc.cli.listing import format_job, format_nodes, format_table, with_time_left
-from storalloc.client import (
+from storalloc.client.session import (
     Link,
     ServerError,
     Unreachable,
@@ -25,8 +24,9 @@ from storalloc.client import (
     say,
     say_error,
 )
-from storalloc.config import ConfigError, load_client_config
+from storalloc.config.loader import ConfigError, load_client_config
 from storalloc.units import parse_begin, parse_size_gb, parse_time_limit
+from storalloc.wire import protocol as p
 
 
 def _arg(parse: Callable[[str], object]) -> Callable[[str], object]:
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             return _show(link, user, args.show, args.json)
         if action == "release":
             return _release(link, user, args.release)
-        from storalloc.trace_replay import replay_command
+        from storalloc.client.trace_replay import replay_command
 
         return replay_command(link, args, user)
     except Unreachable as exc:
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _request(link: Link, args: argparse.Namespace, cfg: object, user: str) -> int:
-    from storalloc.attach import read_hostnqn
+    from storalloc.client.attach import read_hostnqn
 
     hostnqn = args.hostnqn or read_hostnqn(cfg.hostnqn_file)  # type: ignore[attr-defined]
     request = p.AllocRequest(
@@ -199,8 +199,8 @@ def _request(link: Link, args: argparse.Namespace, cfg: object, user: str) -> in
 
 
 def _attach(granted: p.Granted, hostnqn: str | None) -> int:
-    from storalloc.attach import AttachError, connect
-    from storalloc.runner import Runner
+    from storalloc.client.attach import AttachError, connect
+    from storalloc.server.runner import Runner
 
     runner = Runner(timeout=30.0)
     for i, conn in enumerate(granted.connections):
@@ -245,8 +245,8 @@ def _show(link: Link, user: str, job_id: int, as_json: bool) -> int:
 
 def _release(link: Link, user: str, job_id: int) -> int:
     """scancel: detach locally first if this host is attached, then end the job."""
-    from storalloc.attach import AttachError, disconnect, find_device
-    from storalloc.runner import Runner
+    from storalloc.client.attach import AttachError, disconnect, find_device
+    from storalloc.server.runner import Runner
 
     job, _ = fetch_job(link, user, job_id)
     for conn in job.get("connections", []):

@@ -13,7 +13,7 @@ from storalloc.cli.common import (
     install_stop_handlers,
     setup_logging,
 )
-from storalloc.config import ConfigError, load_orchestrator_config
+from storalloc.config.loader import ConfigError, load_orchestrator_config
 
 PROG = "orchestrator"
 
@@ -49,9 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     import zmq
 
-    from storalloc.orchestrator import Orchestrator  # zmq only once the config is sound
-    from storalloc.report import build_report
-    from storalloc.state import StateError
+    from storalloc.orchestrator.service import Orchestrator  # zmq only once the config is sound
+    from storalloc.orchestrator.state import StateError
+    from storalloc.sim.report import build_report
 
     try:
         orch = Orchestrator(

@@ -16,10 +16,10 @@ from storalloc.cli.common import (
     install_stop_handlers,
     setup_logging,
 )
-from storalloc.config import ConfigError, load_server_config, load_system, select_node
+from storalloc.config.loader import ConfigError, load_server_config, load_system, select_node
 
 if TYPE_CHECKING:
-    from storalloc.backends import Backend
+    from storalloc.server.backends import Backend
 
 PROG = "server"
 
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         error(PROG, "exporting NVMe-oF targets needs root (run as root, or use --simulate "
                     "or --dry-run)")
         return EXIT_FAILED
-    from storalloc.backends import BackendError, build_backend
+    from storalloc.server.backends import BackendError, build_backend
 
     try:
         backend = build_backend(cfg, node, simulate=args.simulate, dry_run=args.dry_run,
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     except (BackendError, ValueError) as exc:
         error(PROG, str(exc))
         return EXIT_FAILED
-    from storalloc.node import StorageServer
+    from storalloc.server.agent import StorageServer
 
     name = f"{args.name or cfg.name or node.hostname}:{index}"
     try:
@@ -109,7 +109,7 @@ def _reset(backend: Backend, yes: bool) -> int:
         if input("Remove them all? [y/N] ").strip().lower() not in ("y", "yes"):
             print("storalloc: nothing removed")
             return EXIT_FAILED
-    from storalloc.backends import reset
+    from storalloc.server.backends import reset
 
     removed = reset(backend)
     print(f"storalloc: removed {len(removed)} export(s)")

@@ -13,8 +13,8 @@ import heapq
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from storalloc.capacity import DiskUsage
-from storalloc.cluster import Disk, Node
+from storalloc.core.capacity import DiskUsage
+from storalloc.core.cluster import Disk, Node
 from storalloc.strategies.base import Decision
 
 #: Decimals (GBps) kept when comparing figures; 6 decimals is 1 KB/s.

@@ -10,8 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from storalloc.capacity import EPSILON
-from storalloc.cluster import Disk, Extent, Node
+from storalloc.core.capacity import EPSILON
+from storalloc.core.cluster import Disk, Extent, Node
 
 Placement = tuple[Extent, ...]
 
@@ -35,7 +35,7 @@ class PlacementRequest:
 
 
 class ClusterView(Protocol):
-    """The read-only face of `storalloc.cluster.Cluster` that strategies may use."""
+    """The read-only face of `storalloc.core.cluster.Cluster` that strategies may use."""
 
     nodes: Sequence[Node]
 

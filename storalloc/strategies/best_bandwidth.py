@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from storalloc.cluster import Disk
+from storalloc.core.cluster import Disk
 from storalloc.strategies.bandwidth import (
     best_bandwidth_bound,
     best_bandwidth_exact,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storalloc.cluster import Disk
+from storalloc.core.cluster import Disk
 from storalloc.strategies.bandwidth import bounded_max
 from storalloc.strategies.base import (
     ClusterView,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from storalloc.cluster import Disk
+from storalloc.core.cluster import Disk
 from storalloc.strategies.base import (
     ClusterView,
     Decision,

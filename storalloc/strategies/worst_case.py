@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from storalloc.cluster import Disk
+from storalloc.core.cluster import Disk
 from storalloc.strategies.bandwidth import (
     best_first,
     format_capacity,

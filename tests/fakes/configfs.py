@@ -14,7 +14,7 @@ import os
 import shutil
 from pathlib import Path
 
-from storalloc.backends.fsops import RealFs
+from storalloc.server.backends.fsops import RealFs
 
 SUBSYS_ATTRS = {
     "attr_allow_any_host": "0",

@@ -16,7 +16,7 @@ PREFIX = "nqn.2026-11.io.storalloc"
 
 @dataclass(frozen=True)
 class Transport:
-    """Stand-in for storalloc.config.TransportConfig."""
+    """Stand-in for storalloc.config.loader.TransportConfig."""
 
     trtype: str = "tcp"
     trsvcid: int = 4420
@@ -25,7 +25,7 @@ class Transport:
 
 @dataclass(frozen=True)
 class Disk:
-    """Stand-in for storalloc.config.DiskConfig."""
+    """Stand-in for storalloc.config.loader.DiskConfig."""
 
     path: str = "/dev/nvme0n1"
     carving: str = "lvm"
@@ -39,7 +39,7 @@ class Disk:
 
 @dataclass(frozen=True)
 class Node:
-    """Stand-in for storalloc.config.NodeConfig."""
+    """Stand-in for storalloc.config.loader.NodeConfig."""
 
     hostname: str = "node1"
     ipv4: str = "127.0.0.1"
@@ -51,7 +51,7 @@ class Node:
 
 @dataclass(frozen=True)
 class Server:
-    """Stand-in for storalloc.config.ServerConfig."""
+    """Stand-in for storalloc.config.loader.ServerConfig."""
 
     driver: str = "configfs"
     name: str | None = None

@@ -11,12 +11,12 @@ import subprocess
 import time
 import traceback
 
-from storalloc.attach import AttachError, connect, disconnect
-from storalloc.backends import reset
-from storalloc.backends.base import ExportSpec, export_id_for, make_nqn
-from storalloc.backends.nvmeof import NvmeofBackend
-from storalloc.config import DiskConfig, NodeConfig, ServerConfig, TransportConfig
-from storalloc.runner import Runner
+from storalloc.client.attach import AttachError, connect, disconnect
+from storalloc.config.loader import DiskConfig, NodeConfig, ServerConfig, TransportConfig
+from storalloc.server.backends import reset
+from storalloc.server.backends.base import ExportSpec, export_id_for, make_nqn
+from storalloc.server.backends.nvmeof import NvmeofBackend
+from storalloc.server.runner import Runner
 
 PREFIX = "nqn.2026-11.io.storalloc"
 ROOT = "/sys/kernel/config/nvmet"

@@ -1,4 +1,4 @@
-# Guest script (inside the VM): drive storalloc.backends + storalloc.attach directly against
+# Guest script (inside the VM): drive storalloc.server.backends + storalloc.client.attach directly against
 # the real kernel: file carving on tmpfs and on ext4, and LVM carving on a loop device.
 # Prints RESULT lines that tests/test_vm_nvmeof.py checks.
 . "$REPO/tests/vm/guest_setup.sh"

@@ -1,0 +1,1 @@
+"""The client side: request sessions, attaching devices, trace submission."""

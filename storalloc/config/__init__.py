@@ -1,0 +1,1 @@
+"""Configuration: YAML loading, schema and cross-field checks."""

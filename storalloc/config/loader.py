@@ -1,0 +1,354 @@
+"""Load the YAML configuration files into validated, frozen dataclasses."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import PurePosixPath
+from types import MappingProxyType
+from typing import Any
+
+from storalloc.config.checks import (
+    ABSOLUTE_PATH,
+    BOOLEAN,
+    HOST_NAME,
+    IPV4,
+    KEYWORDS,
+    NON_EMPTY,
+    NQN_PREFIX,
+    TEXT,
+    VG_NAME,
+    endpoint,
+    integer,
+    non_negative,
+    one_of,
+    positive,
+    strategy,
+)
+from storalloc.config.schema import (
+    ConfigError,
+    Invalid,
+    ListOf,
+    Nullable,
+    Record,
+    expected,
+    join,
+    read_yaml,
+    reject_duplicates,
+    show,
+)
+
+__all__ = [
+    "ClientConfig",
+    "ConfigError",
+    "DiskConfig",
+    "NodeConfig",
+    "OrchestratorConfig",
+    "ServerConfig",
+    "SystemConfig",
+    "TransportConfig",
+    "load_client_config",
+    "load_orchestrator_config",
+    "load_server_config",
+    "load_system",
+    "parse_system",
+    "select_node",
+]
+
+PathLike = str | os.PathLike[str]
+
+
+# ---- dataclasses (their defaults are the documented defaults) -----------------
+
+
+@dataclass(frozen=True, slots=True)
+class OrchestratorConfig:
+    """Settings of the orchestrator (``config/orchestrator/config.yml``)."""
+
+    client_endpoint: str = "tcp://127.0.0.1:35000"
+    server_endpoint: str = "tcp://127.0.0.1:35001"
+    sched_strategy: str = "worst_case"
+    strategy_options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    seed: int = 0
+    block_size: float = 0.0
+    heartbeat_interval: float = 5.0
+    heartbeat_timeout: float = 15.0
+    admins: tuple[str, ...] = ("root",)
+    max_request_gb: float = 1e9
+    state_file: str | None = None
+    source: str | None = field(default=None, compare=False)  # file it was loaded from
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Settings of a storage server (``config/server/config.yml``)."""
+
+    orchestrator: str = "tcp://127.0.0.1:35001"
+    name: str | None = None
+    node: int = 0
+    driver: str = "auto"
+    allow_any_host: bool = False
+    nqn_prefix: str = "nqn.2026-11.io.storalloc"
+    heartbeat_interval: float = 5.0
+    command_timeout: float = 30.0
+    source: str | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientConfig:
+    """Settings of the client (``config/client/config.yml``)."""
+
+    orchestrator: str = "tcp://127.0.0.1:35000"
+    timeout: float = 5.0
+    hostnqn_file: str = "/etc/nvme/hostnqn"
+    source: str | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TransportConfig:
+    """NVMe-oF port settings of a storage node."""
+
+    trtype: str = "tcp"
+    trsvcid: int = 4420
+    adrfam: str = "ipv4"
+
+
+def default_vg(path: str) -> str:
+    """Volume group name used when a disk sets none: ``storalloc-<basename(path)>``."""
+    # by-path names contain ':' which LVM refuses in a VG name.
+    return "storalloc-" + re.sub(r"[^A-Za-z0-9+_.-]", "-", PurePosixPath(path).name)
+
+
+@dataclass(frozen=True, slots=True)
+class DiskConfig:
+    """One disk of a storage node; sizes in GB, bandwidths in GBps."""
+
+    model: str
+    capacity: float
+    write_bw: float
+    read_bw: float
+    path: str
+    carving: str = "lvm"
+    vg: str = ""  # "" (or None) = default_vg(path), filled in at construction
+    mountpoint: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.vg:
+            object.__setattr__(self, "vg", default_vg(self.path))
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    """One storage node: its address, network and disks."""
+
+    hostname: str
+    ipv4: str
+    network: str
+    network_bw: float
+    transport: TransportConfig
+    disks: tuple[DiskConfig, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SystemConfig:
+    """A system YAML: one or more storage nodes."""
+
+    nodes: tuple[NodeConfig, ...]
+    source: str | None = field(default=None, compare=False)
+
+
+# ---- cross-key checks ---------------------------------------------------------
+
+
+def _check_heartbeat(values: dict[str, Any], key: str) -> None:
+    interval, timeout = values["heartbeat_interval"], values["heartbeat_timeout"]
+    if timeout <= interval:
+        what = f"a number of seconds greater than heartbeat_interval ({interval:g})"
+        raise expected(join(key, "heartbeat_timeout"), what, timeout)
+
+
+def _check_orchestrator(values: dict[str, Any], key: str) -> None:
+    _check_heartbeat(values, key)
+    if values["client_endpoint"] == values["server_endpoint"]:
+        what = "an endpoint different from client_endpoint"
+        raise expected(join(key, "server_endpoint"), what, values["server_endpoint"])
+
+
+def _check_disk(values: dict[str, Any], key: str) -> None:
+    if values["carving"] == "file" and values["mountpoint"] is None:
+        what = "an absolute path (required when carving is file)"
+        raise expected(join(key, "mountpoint"), what, None)
+
+
+def _check_node(values: dict[str, Any], key: str) -> None:
+    disks = join(key, "disks")
+    reject_duplicates(values["disks"], "path", disks)
+    reject_duplicates(values["disks"], "vg", disks, keep=lambda d: d.carving == "lvm")
+
+
+# ---- schemas --------------------------------------------------------------------
+
+_SECONDS = positive("seconds")
+
+
+def _orchestrator_schema(strategy_names: Collection[str] | None) -> Record:
+    return Record(
+        OrchestratorConfig,
+        {
+            "client_endpoint": endpoint(bind=True),
+            "server_endpoint": endpoint(bind=True),
+            "sched_strategy": strategy(strategy_names),
+            "strategy_options": KEYWORDS,
+            "seed": integer(),
+            "block_size": non_negative("GB"),
+            "heartbeat_interval": _SECONDS,
+            "heartbeat_timeout": _SECONDS,
+            "admins": ListOf(NON_EMPTY, "a list of user names"),
+            "max_request_gb": positive("GB"),
+            "state_file": Nullable(NON_EMPTY),
+        },
+        finish=_check_orchestrator,
+    )
+
+
+_SERVER = Record(
+    ServerConfig,
+    {
+        "orchestrator": endpoint(bind=False),
+        "name": Nullable(HOST_NAME),
+        "node": integer(low=0, what="a node index >= 0"),
+        "driver": one_of("auto", "nvmetcli", "configfs"),
+        "allow_any_host": BOOLEAN,
+        "nqn_prefix": NQN_PREFIX,
+        "heartbeat_interval": _SECONDS,
+        "command_timeout": _SECONDS,
+    },
+)
+
+_CLIENT = Record(
+    ClientConfig,
+    {
+        "orchestrator": endpoint(bind=False),
+        "timeout": _SECONDS,
+        "hostnqn_file": NON_EMPTY,
+    },
+)
+
+_TRANSPORT = Record(
+    TransportConfig,
+    {
+        "trtype": one_of("tcp", "rdma"),
+        "trsvcid": integer(1, 65535, "a port number 1-65535"),
+        # The address comes from the node's `ipv4` key, so only ipv4 makes sense.
+        "adrfam": one_of("ipv4"),
+    },
+    expected="a mapping with trtype, trsvcid, adrfam",
+)
+
+_DISK = Record(
+    DiskConfig,
+    {
+        "model": TEXT,
+        "capacity": positive("GB"),
+        "write_bw": positive("GBps"),
+        "read_bw": positive("GBps"),
+        "path": ABSOLUTE_PATH,
+        "carving": one_of("lvm", "file"),
+        "vg": Nullable(VG_NAME),  # null or absent: default_vg(path)
+        "mountpoint": Nullable(ABSOLUTE_PATH),
+    },
+    defaults={"model": ""},
+    finish=_check_disk,
+    expected="a disk mapping (capacity, write_bw, read_bw, path, ...)",
+)
+
+_NODE_KEYS = "hostname, ipv4, network_bw, disks, ..."
+_NODE = Record(
+    NodeConfig,
+    {
+        "hostname": HOST_NAME,
+        "ipv4": IPV4,
+        "network": TEXT,
+        "network_bw": positive("GBps"),
+        "transport": _TRANSPORT,
+        "disks": ListOf(_DISK, "a non-empty list of disks", min_len=1),
+    },
+    defaults={"network": "", "transport": TransportConfig()},
+    finish=_check_node,
+    expected=f"a node mapping ({_NODE_KEYS})",
+)
+_NODES = ListOf(_NODE, "a non-empty list of nodes", min_len=1)
+
+
+# ---- loading -------------------------------------------------------------------
+
+
+def _build(schema: Record, data: object, source: str) -> Any:
+    """Run ``schema`` on ``data`` (``None`` = empty file = all defaults)."""
+    try:
+        config = schema({} if data is None else data, "")
+    except Invalid as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
+    return replace(config, source=source)
+
+
+# ---- public API ----------------------------------------------------------------
+
+
+def load_orchestrator_config(
+    path: PathLike, strategy_names: Collection[str] | None = None
+) -> OrchestratorConfig:
+    """Load the orchestrator config; an empty file gives all defaults.
+
+    When ``strategy_names`` is given, ``sched_strategy`` must be one of them or a
+    ``pkg.module:Class`` path; otherwise only the shape of the value is checked.
+    """
+    return _build(_orchestrator_schema(strategy_names), read_yaml(path), str(path))
+
+
+def load_server_config(path: PathLike) -> ServerConfig:
+    """Load a server config; an empty file gives all defaults."""
+    return _build(_SERVER, read_yaml(path), str(path))
+
+
+def load_client_config(path: PathLike) -> ClientConfig:
+    """Load a client config; an empty file gives all defaults."""
+    return _build(_CLIENT, read_yaml(path), str(path))
+
+
+def _nodes(data: object) -> tuple[NodeConfig, ...]:
+    if not isinstance(data, dict):
+        what = f"a node mapping ({_NODE_KEYS}) or a mapping with 'nodes: [...]'"
+        got = "an empty file" if data is None else show(data)
+        raise Invalid("(top level)", f"expected {what}, got {got}")
+    if "nodes" not in data:
+        return (_NODE(data, ""),)
+    if others := sorted(str(k) for k in data if k != "nodes"):
+        raise Invalid(others[0], "node keys go inside the 'nodes' list, not next to it")
+    nodes: tuple[NodeConfig, ...] = _NODES(data["nodes"], "nodes")
+    reject_duplicates(nodes, "hostname", "nodes")
+    return nodes
+
+
+def parse_system(data: object, source: str = "<string>") -> SystemConfig:
+    """Validate already-parsed YAML ``data`` as a system (single node or ``nodes:``)."""
+    try:
+        return SystemConfig(nodes=_nodes(data), source=source)
+    except Invalid as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
+
+
+def load_system(path: PathLike) -> SystemConfig:
+    """Load a system YAML: one node at top level, or ``nodes: [...]``."""
+    return parse_system(read_yaml(path), str(path))
+
+
+def select_node(system: SystemConfig, server: ServerConfig) -> NodeConfig:
+    """The node of ``system`` that ``server.node`` designates, or a ``ConfigError``."""
+    count = len(system.nodes)
+    if server.node >= count:
+        what = f"an index below {count} (the number of nodes in {system.source})"
+        raise ConfigError(f"{server.source}: {expected('node', what, server.node)}")
+    return system.nodes[server.node]

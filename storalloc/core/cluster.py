@@ -1,0 +1,163 @@
+"""The storage the orchestrator knows: nodes, their disks, and what is booked on them.
+
+`Cluster` is owned and mutated by the scheduler only. Strategies receive it typed as the
+read-only `ClusterView` protocol (see `storalloc.strategies.base`) and only query it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from storalloc.core.capacity import EPSILON, DiskUsage
+
+
+@dataclass(slots=True, eq=False)
+class Disk:
+    """One disk of a storage node, with its usage over time."""
+
+    node: int  # global node index
+    index: int  # disk index within its node
+    capacity: float  # GB
+    write_bw: float  # GBps
+    read_bw: float  # GBps
+    model: str = ""
+    path: str = ""
+    usage: DiskUsage = field(default_factory=DiskUsage)
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return self.node, self.index
+
+    def free(self, start: float, end: float) -> float:
+        """GB that stay free during the whole of [start, end)."""
+        return self.capacity - self.usage.peak(start, end)
+
+    def fits(self, size: float, start: float, end: float) -> bool:
+        """Whether `size` GB can be booked on [start, end)."""
+        # Fast path: most disks are far from full, and peak_all() is cached.
+        if self.capacity - self.usage.peak_all() + EPSILON >= size:
+            return True
+        return self.capacity - self.usage.peak(start, end) + EPSILON >= size
+
+
+@dataclass(slots=True, eq=False)
+class Node:
+    """A storage node (one server process), its disks and the aggregate of their bookings."""
+
+    index: int  # global, stable for the orchestrator's lifetime
+    name: str  # stable name, e.g. "ault14:0"
+    hostname: str
+    network_bw: float  # GBps
+    disks: list[Disk]
+    usage: DiskUsage = field(default_factory=DiskUsage)  # every booking on any of its disks
+    up: bool = True
+    drained: bool = False  # an admin closed it to new placements; its leases go on
+
+    @property
+    def open(self) -> bool:
+        """Whether new placements may go to this node."""
+        return self.up and not self.drained
+
+
+DISK_FIELDS = ("capacity", "write_bw", "read_bw", "model", "path")
+
+
+def describe_disks(disks: Iterable[Any]) -> list[dict[str, Any]]:
+    """Disk descriptions as they travel (register message, state file), from any objects
+    with the DISK_FIELDS attributes (config disks, cluster disks)."""
+    return [{name: getattr(d, name) for name in DISK_FIELDS} for d in disks]
+
+
+def build_node(
+    name: str,
+    hostname: str,
+    network_bw: float,
+    disks: Iterable[Mapping[str, Any]],
+    *,
+    up: bool = True,
+) -> Node:
+    """A node from disk descriptions; its global index is given when it is added."""
+    members = [
+        Disk(node=-1, index=i, capacity=float(d["capacity"]), write_bw=float(d["write_bw"]),
+             read_bw=float(d["read_bw"]), model=str(d.get("model") or ""),
+             path=str(d.get("path") or ""))
+        for i, d in enumerate(disks)
+    ]  # fmt: skip
+    return Node(index=-1, name=name, hostname=hostname, network_bw=float(network_bw),
+                disks=members, up=up)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Extent:
+    """One part of a placement: `size` GB on disk `disk` of node `node`."""
+
+    node: int
+    disk: int
+    size: float
+
+
+class Cluster:
+    """Nodes and disks, indexed by global node number, with booking of extents over time."""
+
+    def __init__(self) -> None:
+        self.nodes: list[Node] = []
+        self._by_name: dict[str, int] = {}
+        self._capacities: list[float] | None = None
+        self._up_disks: list[Disk] | None = None  # rebuilt when a node joins or changes state
+
+    def node_index(self, name: str) -> int | None:
+        return self._by_name.get(name)
+
+    def add_node(self, node: Node) -> Node:
+        """Register a node; a known name keeps its index (and its bookings stay valid only
+        if its disks are unchanged, which the caller checks)."""
+        self._capacities = self._up_disks = None
+        known = self._by_name.get(node.name)
+        if known is None:
+            node.index = len(self.nodes)
+            self.nodes.append(node)
+            self._by_name[node.name] = node.index
+        else:
+            node.index = known
+            self.nodes[known] = node
+        for disk in node.disks:
+            disk.node = node.index
+        return node
+
+    def disk(self, node: int, disk: int) -> Disk:
+        return self.nodes[node].disks[disk]
+
+    def set_up(self, index: int, up: bool) -> None:
+        """Mark a node up (it may take new placements) or down."""
+        self.nodes[index].up = up
+        self._up_disks = None
+
+    def set_drained(self, index: int, drained: bool) -> None:
+        """Close a node to new placements (an admin's drain), or open it again."""
+        self.nodes[index].drained = drained
+        self._up_disks = None
+
+    def up_disks(self) -> list[Disk]:
+        """Every disk a new placement may use (up, not drained), in (node, disk) order.
+        Do not modify the list."""
+        if self._up_disks is None:
+            self._up_disks = [d for node in self.nodes if node.open for d in node.disks]
+        return self._up_disks
+
+    def book(self, extents: Iterable[Extent], start: float, end: float) -> None:
+        for ext in extents:
+            self.disk(ext.node, ext.disk).usage.add(start, end, ext.size)
+            self.nodes[ext.node].usage.add(start, end, ext.size)
+
+    def unbook(self, extents: Iterable[Extent], start: float, end: float) -> None:
+        for ext in extents:
+            self.disk(ext.node, ext.disk).usage.remove(start, end, ext.size)
+            self.nodes[ext.node].usage.remove(start, end, ext.size)
+
+    def capacities(self) -> list[float]:
+        """Capacity of every known disk, up or down (cached: nodes rarely change)."""
+        if self._capacities is None:
+            self._capacities = [d.capacity for n in self.nodes for d in n.disks]
+        return self._capacities

@@ -1,0 +1,1 @@
+"""The orchestrator process: poll loop, wire adapter, state, timeline."""

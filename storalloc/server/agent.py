@@ -1,0 +1,191 @@
+"""The storage server process: register a node, then carve, export and tear down on request.
+
+It keeps no state of its own beyond what its backend can rediscover (export ids are
+derived from job and part numbers), so a restarted server registers with the exports it
+still has, and the orchestrator tells it which to keep.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import zmq
+
+from storalloc.core.cluster import describe_disks
+from storalloc.server.backends.base import (
+    Backend,
+    BackendError,
+    ExportSpec,
+    export_id_for,
+    make_nqn,
+    parse_export_id,
+)
+from storalloc.units import format_number
+from storalloc.wire import protocol as p
+from storalloc.wire.transport import Dealer, drain_fd
+
+log = logging.getLogger(__name__)
+
+
+class StorageServer:
+    """One storage node's agent."""
+
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        name: str,
+        node: Any,  # storalloc.config.loader.NodeConfig
+        backend: Backend,
+        nqn_prefix: str,
+        heartbeat_interval: float = 5.0,
+        emit: Callable[[str], None] = print,
+        context: zmq.Context | None = None,
+    ) -> None:
+        self.ctx = context or zmq.Context.instance()
+        self.endpoint = endpoint
+        self.name = name
+        self.node = node
+        self.backend = backend
+        self.nqn_prefix = nqn_prefix
+        self.heartbeat_interval = heartbeat_interval
+        self.emit = emit
+        self.index: int | None = None  # global node number, once registered
+        self.exports: dict[tuple[int, int], str] = {}
+        for export_id in backend.list_exports():
+            self.exports[parse_export_id(export_id)] = export_id
+        self.dealer: Dealer | None = None
+        self._stop = False
+
+    def stop(self) -> None:
+        self._stop = True
+
+    def run(self, wakeup_fd: int | None = None) -> None:
+        """Register, then serve until stop(). `wakeup_fd` (a signal pipe) ends the wait."""
+        self.dealer = Dealer(self.ctx, self.endpoint)
+        poller = zmq.Poller()
+        poller.register(self.dealer.socket, zmq.POLLIN)
+        if wakeup_fd is not None:
+            poller.register(wakeup_fd, zmq.POLLIN)
+        log.debug("Registering to the orchestrator (%s)", self.endpoint)
+        self._register()
+        next_beat = time.monotonic() + self.heartbeat_interval
+        try:
+            while not self._stop:
+                wait = max(0.0, next_beat - time.monotonic())
+                try:
+                    events = dict(poller.poll(wait * 1000 + 1))
+                except zmq.ZMQError as exc:
+                    if exc.errno == zmq.EINTR:
+                        continue
+                    raise
+                if wakeup_fd in events:
+                    drain_fd(wakeup_fd)
+                while self.dealer.poll(0):
+                    self._receive()
+                # `registered` may have brought a shorter interval than our own config's.
+                next_beat = min(next_beat, time.monotonic() + self.heartbeat_interval)
+                if time.monotonic() >= next_beat:
+                    self.dealer.send(p.Heartbeat(name=self.name))
+                    next_beat = time.monotonic() + self.heartbeat_interval
+        finally:
+            self.dealer.close()
+
+    def _register(self) -> None:
+        disks = describe_disks(self.node.disks)
+        assert self.dealer is not None
+        self.dealer.send(
+            p.Register(
+                name=self.name, hostname=self.node.hostname, network_bw=self.node.network_bw,
+                disks=disks, exports=sorted(self.exports.values()),
+            )
+        )  # fmt: skip
+
+    def _receive(self) -> None:
+        assert self.dealer is not None
+        try:
+            msg = self.dealer.recv(0)
+        except p.ProtocolError as exc:
+            log.warning("bad message from the orchestrator: %s", exc)
+            return
+        match msg:
+            case p.Registered():
+                self.index = msg.node
+                self.heartbeat_interval = msg.heartbeat_interval
+                self._reconcile(set(msg.hold))
+            case p.Allocate():
+                self.dealer.send(self._allocate(msg))
+            case p.Deallocate():
+                self._deallocate(msg)
+            case p.Reregister():
+                log.debug("orchestrator asks to register again: %s", msg.reason)
+                self._register()
+            case p.Error():
+                log.warning("orchestrator error: %s", msg.message)
+            case _:
+                log.warning("unexpected %s from the orchestrator", msg.kind if msg else None)
+
+    def _reconcile(self, hold: set[str]) -> None:
+        """Tear down every export the orchestrator no longer knows."""
+        for key, export_id in list(self.exports.items()):
+            if export_id not in hold:
+                self._delete(key, export_id, why="unknown to the orchestrator")
+
+    def _allocate(self, msg: p.Allocate) -> p.Message:
+        shown = {"job_id": msg.job_id, "disk": msg.disk, "capacity": _num(msg.capacity),
+                 "duration": _num(msg.duration)}  # fmt: skip
+        if msg.parts > 1:
+            shown["part"] = msg.part
+        self.emit(f"storalloc: {shown}")
+        key = (msg.job_id, msg.part)
+        if not 0 <= msg.disk < len(self.node.disks):
+            return p.AllocFailed(job_id=msg.job_id, part=msg.part, reason=f"no disk {msg.disk}")
+        if key in self.exports:  # a resent request: the export already exists
+            self._delete(key, self.exports[key], why="set up again")
+        export_id = export_id_for(msg.job_id, msg.part)
+        try:
+            spec = ExportSpec(
+                export_id=export_id,
+                nqn=make_nqn(self.nqn_prefix, self.node.hostname, export_id),
+                disk=self.node.disks[msg.disk], disk_index=msg.disk,
+                size_gb=msg.capacity, hostnqn=msg.hostnqn,
+            )  # fmt: skip
+            connection = self.backend.create(spec)
+        except (BackendError, ValueError) as exc:
+            log.error("job %d part %d: %s", msg.job_id, msg.part, exc)
+            return p.AllocFailed(job_id=msg.job_id, part=msg.part, reason=str(exc))
+        except Exception as exc:
+            # Whatever went wrong, the orchestrator must hear of it, or the job would wait
+            # for this part for ever.
+            log.exception("job %d part %d: unexpected error", msg.job_id, msg.part)
+            return p.AllocFailed(job_id=msg.job_id, part=msg.part,
+                                 reason=f"internal error on {self.name}: {exc!r}")
+        self.exports[key] = export_id
+        return p.Allocated(
+            job_id=msg.job_id, part=msg.part, export_id=export_id, connection=connection
+        )
+
+    def _deallocate(self, msg: p.Deallocate) -> None:
+        key = (msg.job_id, msg.part)
+        export_id = self.exports.get(key) or msg.export_id
+        if export_id is None:
+            return
+        self._delete(key, export_id, why=f"job {msg.job_id} ended")
+
+    def _delete(self, key: tuple[int, int], export_id: str, *, why: str) -> None:
+        try:
+            self.backend.delete(export_id)
+        except BackendError as exc:
+            # Keep it listed: the next registration retries the teardown.
+            log.error("tearing down %s failed: %s", export_id, exc)
+            return
+        self.exports.pop(key, None)
+        log.debug("removed export %s (%s)", export_id, why)
+
+
+def _num(value: float) -> float | int:
+    """200.0 prints as 200, as in the seed's `{'capacity': 200, 'duration': 60}`."""
+    return int(value) if float(value).is_integer() else float(format_number(value))

@@ -1,0 +1,66 @@
+"""Storage backends of a storage node: simulated, dry-run, and NVMe-over-Fabrics (nvmet)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from storalloc.server.backends.base import (
+    DEFAULT_NQN_PREFIX,
+    Backend,
+    BackendError,
+    ExportSpec,
+    export_id_for,
+    make_nqn,
+    parse_export_id,
+)
+from storalloc.server.backends.configfs import DEFAULT_ROOT
+
+__all__ = [
+    "DEFAULT_NQN_PREFIX",
+    "Backend",
+    "BackendError",
+    "ExportSpec",
+    "build_backend",
+    "export_id_for",
+    "make_nqn",
+    "parse_export_id",
+    "reset",
+]
+
+
+def build_backend(
+    server_cfg: Any,
+    node: Any,
+    *,
+    simulate: bool = False,
+    dry_run: bool = False,
+    driver: str | None = None,
+    emit: Callable[[str], None] = print,
+    configfs_root: str = DEFAULT_ROOT,
+) -> Backend:
+    """The backend a server should use: simulated, dry-run (prints commands) or real.
+
+    `server_cfg` is a ServerConfig-like object (name, driver, allow_any_host, nqn_prefix,
+    command_timeout), `node` a NodeConfig-like one (hostname, ipv4, transport, disks);
+    `driver` overrides `server_cfg.driver` (the server's --driver flag).
+    """
+    hostname = node.hostname  # NQNs are <prefix>:<hostname>:<export id>, see make_nqn
+    prefix = getattr(server_cfg, "nqn_prefix", None) or DEFAULT_NQN_PREFIX
+    if simulate:
+        from storalloc.server.backends.simulate import SimulatedBackend
+
+        return SimulatedBackend(hostname, prefix, emit=emit)
+    from storalloc.server.backends.nvmeof import NvmeofBackend
+
+    return NvmeofBackend.from_config(
+        server_cfg, node, dry_run=dry_run, driver=driver, emit=emit, configfs_root=configfs_root
+    )
+
+
+def reset(backend: Backend) -> list[str]:
+    """Delete every export this node's Storalloc created (`server.py --reset`); return ids."""
+    ids = backend.list_exports()
+    for export_id in ids:
+        backend.delete(export_id)
+    return ids

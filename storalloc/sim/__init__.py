@@ -1,0 +1,1 @@
+"""Simulation: trace replay on a virtual clock, sweeps, reports, plots and trace readers."""

@@ -1,0 +1,1 @@
+"""Wire format and sockets: messages, their JSON codec, ROUTER/DEALER transport."""
