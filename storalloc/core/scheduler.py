@@ -23,17 +23,17 @@ from typing import Any, Protocol
 
 from storalloc.core.capacity import EPSILON
 from storalloc.core.clock import Clock
-from storalloc.core.cluster import Cluster, Disk, Extent, Node
+from storalloc.core.cluster import Cluster, Extent, Node
 from storalloc.core.jobs import ACTIVE, NODE_DOWN, Job, State, split_parts
+from storalloc.core.planning import StrategyError, find_slot
 from storalloc.core.timers import TimerQueue
-from storalloc.strategies.base import Placement, PlacementRequest, Strategy
+from storalloc.strategies.base import Placement, Strategy
 from storalloc.units import format_request
 from storalloc.wire import protocol as p
 
 log = logging.getLogger(__name__)
 
 MAX_SETUP_ATTEMPTS = 3  # disks tried before a job whose exports keep failing is failed
-MAX_PLAN_STEPS = 10_000  # start times tried when parts do not fit where single parts would
 # A lease ending at the instant another starts on the same disk must be torn down first:
 # the new one may need the very blocks the old one frees.
 EXPIRY_FIRST = -1
@@ -53,25 +53,6 @@ class SchedulerError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
-
-
-class StrategyError(Exception):
-    """The placement strategy raised: a bug in it (plug-ins are site code) must fail one
-    job, not the orchestrator."""
-
-
-class _View:
-    """The cluster as a strategy sees it for one job: without disks that failed it."""
-
-    def __init__(self, cluster: Cluster, excluded: set[tuple[int, int]]) -> None:
-        self.nodes = cluster.nodes
-        self._cluster = cluster
-        self._excluded = excluded
-
-    def up_disks(self) -> list[Disk]:
-        if not self._excluded:
-            return self._cluster.up_disks()
-        return [d for d in self._cluster.up_disks() if d.key not in self._excluded]
 
 
 class Scheduler:
@@ -222,39 +203,8 @@ class Scheduler:
             self._notice(job, f"job {job.id} estimated start at {_clock_text(start)}")
 
     def _find_slot(self, job: Job, not_before: float) -> tuple[float, Placement] | None:
-        view = _View(self.cluster, job.excluded)
-        placement = self._try(job, view, not_before)
-        if placement is not None:
-            return not_before, placement
-        # Capacity only frees up when a booking ends: the candidate starts are the ends of
-        # bookings, from the earliest instant at which one disk could hold the largest part.
-        largest = job.parts[0]
-        lower = min(
-            (d.usage.earliest_fit(largest, job.duration, not_before, d.capacity)
-             for d in view.up_disks()),
-            default=float("inf"),
-        )  # fmt: skip
-        if lower == float("inf"):
-            return None
-        starts = {lower}
-        for node in self.cluster.nodes:
-            if node.open:
-                starts.update(node.usage.breakpoints_from(lower))
-        for step, start in enumerate(sorted(starts)):
-            if step >= MAX_PLAN_STEPS:
-                break
-            placement = self._try(job, view, start)
-            if placement is not None:
-                return start, placement
-        return None
-
-    def _try(self, job: Job, view: _View, start: float) -> Placement | None:
-        request = PlacementRequest(job.id, job.parts, start, start + job.duration)
-        try:
-            return self.strategy.place(request, view)
-        except Exception as exc:
-            log.exception("[%05d] the placement strategy failed", job.id)
-            raise StrategyError(f"the placement strategy failed: {exc!r}") from exc
+        return find_slot(self.cluster, self.strategy, job.id, job.parts, job.duration,
+                         not_before, job.excluded)
 
     def _book(self, job: Job, start: float, placement: Placement) -> None:
         job.start = start
