@@ -250,7 +250,7 @@ def test_empty_system_file(tmp_path: Path) -> None:
 def test_unknown_key_lists_valid_keys(tmp_path: Path) -> None:
     message = error_of(load_orchestrator_config, write(tmp_path, "sched_stratgy: random\n"))
     assert "sched_stratgy: unknown key (did you mean 'sched_strategy'?)" in message
-    assert "valid keys: admins, block_size, client_endpoint," in message
+    assert "valid keys: admins, audit_log, block_size, client_endpoint," in message
 
 
 def test_unknown_nested_key_has_full_path(tmp_path: Path) -> None:

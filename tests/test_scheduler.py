@@ -17,6 +17,7 @@ from storalloc.core.jobs import NODE_DOWN, Job, State, split_parts
 from storalloc.core.scheduler import Scheduler, SchedulerError
 from storalloc.core.timers import TimerQueue
 from storalloc.core.virtual import advance
+from storalloc.orchestrator.wire_adapter import WireAdapter
 from storalloc.strategies.first_fit import FirstFit
 from storalloc.wire import protocol as p
 
@@ -29,14 +30,20 @@ class FakeOutbox:
     def __init__(self) -> None:
         self.sent: list[tuple[str, Any, p.Message]] = []
 
-    def to_client(self, address: Any, msg: p.Message) -> None:
-        self.sent.append(("client", address, msg))
-
-    def to_server(self, address: Any, msg: p.Message) -> None:
-        self.sent.append(("server", address, msg))
-
     def of(self, kind: type[p.Message]) -> list[p.Message]:
         return [m for _, _, m in self.sent if isinstance(m, kind)]
+
+
+class FakeRouter:
+    """What the wire adapter sends on one side, into the shared FakeOutbox."""
+
+    def __init__(self, out: FakeOutbox, side: str) -> None:
+        self.out = out
+        self.side = side
+
+    def send(self, address: Any, msg: p.Message) -> bool:
+        self.out.sent.append((self.side, address, msg))
+        return True
 
 
 def make_node(name: str, *capacities: float) -> Node:
@@ -50,22 +57,26 @@ def make_node(name: str, *capacities: float) -> Node:
 class Site:
     """A scheduler on virtual time whose servers answer every `allocate` at once."""
 
-    def __init__(self, *nodes: tuple[float, ...], block_size: float = 0.0) -> None:
+    def __init__(self, *nodes: tuple[float, ...], block_size: float = 0.0, **options: Any) -> None:
         self.clock = VirtualClock(T0)
         self.timers = TimerQueue()
         self.out = FakeOutbox()
+        self.wire = WireAdapter(FakeRouter(self.out, "client"), FakeRouter(self.out, "server"),
+                                heartbeat_interval=5.0)
         self.s = Scheduler(
-            Cluster(),
-            FirstFit(),
-            self.clock,
-            self.timers,
-            self.out,
-            block_size=block_size,
-            admins=frozenset({"root", "ops"}),
-        )
+            Cluster(), FirstFit(), self.clock, self.timers, self.wire, block_size=block_size,
+            admins=frozenset({"root", "ops"}), **options,
+        )  # fmt: skip
         self._served = 0
         for i, capacities in enumerate(nodes):
-            self.s.register_node(make_node(f"n{i}", *capacities), f"addr{i}", [])
+            self.register(make_node(f"n{i}", *capacities), f"addr{i}")
+
+    def register(self, node: Node, address: str, exports: list[str] | None = None) -> int:
+        """What the orchestrator does when a server registers."""
+        index = self.s.admit_node(node)
+        self.wire.bind(index, address)
+        self.s.node_joined(index, exports or [])
+        return index
 
     @property
     def now(self) -> float:
@@ -74,11 +85,15 @@ class Site:
     def serve(self) -> None:
         """Answer the allocate orders sent since the last call, as a healthy server does."""
         while self._served < len(self.out.sent):
-            _, _, msg = self.out.sent[self._served]
+            _, address, msg = self.out.sent[self._served]
             self._served += 1
             if isinstance(msg, p.Allocate):
                 export = f"j{msg.job_id}-p{msg.part}-000000"
-                self.s.part_ready(msg.job_id, msg.part, export, {"type": "nvme", "nqn": export})
+                self.s.part_ready(msg.job_id, msg.part, msg.attempt, self.node_of(address),
+                                  export, {"type": "nvme", "nqn": export})
+
+    def node_of(self, address: Any) -> int:
+        return self.wire.node_of_address[address]
 
     def submit(self, size: float, duration: float, **kw: Any) -> Job:
         kw.setdefault("user", "alice")
@@ -124,7 +139,7 @@ def test_before_any_server_registers_requests_wait_for_one():
     assert too_big.state is State.PENDING
     notices = [m.text for m in site.to_client(fits, p.Notice)]
     assert notices[-1] == f"job {fits.id} waiting for a storage server to register"
-    site.s.register_node(make_node("n0", 100), "addr0", [])
+    site.register(make_node("n0", 100), "addr0")
     assert fits.state is State.CONFIGURING and fits.extents[0].node == 0
     # Once the disks are known, a request that can never fit is refused with the reason.
     assert too_big.state is State.REFUSED
@@ -319,9 +334,9 @@ def test_grant_waits_for_every_part():
     site = Site((100, 100))
     job = site.s.submit(user="alice", size=150, duration=60, stripes=2, client="c")
     assert job.state is State.CONFIGURING
-    assert site.s.part_ready(job.id, 0, "j0-p0-000000", {"nqn": "a"})
+    assert site.s.part_ready(job.id, 0, 1, job.extents[0].node, "j0-p0-000000", {"nqn": "a"})
     assert job.state is State.CONFIGURING and not site.to_client(job, p.Granted)
-    assert site.s.part_ready(job.id, 1, "j0-p1-000000", {"nqn": "b"})
+    assert site.s.part_ready(job.id, 1, 1, job.extents[1].node, "j0-p1-000000", {"nqn": "b"})
     [granted] = site.to_client(job, p.Granted)
     assert granted.connections == [{"nqn": "a"}, {"nqn": "b"}]
 
@@ -330,9 +345,9 @@ def test_failed_part_tears_down_the_others_and_replans_elsewhere():
     site = Site((100, 100, 100))
     job = site.s.submit(user="alice", size=100, duration=60, stripes=2, client="c")
     first = {e.disk for e in job.extents}
-    assert site.s.part_ready(job.id, 0, "j0-p0-000000", {"nqn": "a"})
+    assert site.s.part_ready(job.id, 0, 1, job.extents[0].node, "j0-p0-000000", {"nqn": "a"})
     bad = job.extents[1]
-    site.s.part_failed(job.id, 1, "lvcreate failed")
+    site.s.part_failed(job.id, 1, 1, bad.node, "lvcreate failed")
     teardown = [m for m in site.out.of(p.Deallocate) if m.job_id == job.id]
     assert sorted(m.part for m in teardown) == [0, 1]
     assert (bad.node, bad.disk) not in {(e.node, e.disk) for e in job.extents}
@@ -344,8 +359,9 @@ def test_failed_part_tears_down_the_others_and_replans_elsewhere():
 def test_part_ready_for_a_released_job_is_refused():
     site = Site((100,))
     job = site.s.submit(user="alice", size=10, duration=60, client="c")
+    node = job.extents[0].node
     site.s.release(job.id, "alice")
-    assert not site.s.part_ready(job.id, 0, "j0-p0-000000", {"nqn": "a"})
+    assert not site.s.part_ready(job.id, 0, 1, node, "j0-p0-000000", {"nqn": "a"})
 
 
 # --- splitting ----------------------------------------------------------------------------
@@ -436,7 +452,7 @@ def test_node_down_moves_waiting_jobs_off_the_node_and_back_when_it_returns():
     d = site.submit(10, 10)  # no new placement on the down node
     assert all(e.node == 1 for e in d.extents)
     before = len(site.out.sent)
-    site.s.register_node(make_node("n0", 100), "addr0-again", [a.exports[0], "j9-p0-000000"])
+    site.register(make_node("n0", 100), "addr0-again", [a.exports[0], "j9-p0-000000"])
     [registered] = [m for _, _, m in site.out.sent[before:] if isinstance(m, p.Registered)]
     assert registered.node == 0 and registered.hold == [a.exports[0]]
     assert site.s.describe(a)["state"] == "ALLOCATED"
@@ -451,7 +467,7 @@ def test_waiting_job_with_no_node_left_waits_for_one():
     assert job.state is State.PENDING and job.start is None
     last = site.to_client(job, p.Notice)[-1]
     assert last.text == f"job {job.id} waiting for a storage node to come back"
-    site.s.register_node(make_node("n0", 100), "addr0", [])
+    site.register(make_node("n0", 100), "addr0")
     assert job.start == T0 + 100
 
 
@@ -463,7 +479,7 @@ def test_node_returning_with_other_disks_replans_its_waiting_jobs():
     site.submit(100, 100)  # disk 1
     waiting = site.submit(100, 10)
     assert waiting.start == T0 + 100 and waiting.extents[0].disk == 0
-    site.s.register_node(make_node("n0", 200), "addr0", [])  # one bigger disk now
+    site.register(make_node("n0", 200), "addr0")  # one bigger disk now
     assert waiting.state is not State.REFUSED
     assert waiting.start == site.now  # the old allocations are gone, the disk is free
     site.check_capacity()

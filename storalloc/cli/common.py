@@ -82,6 +82,23 @@ def setup_logging(verbose: int, quiet: bool = False) -> None:
     root.addHandler(err)
 
 
+def setup_audit(path: str) -> None:
+    """The audit trail (listen, register, grant, end of every job) is always on, in its own
+    file ("-": stderr), so that the terminal shows what the seed shows. Raises OSError when
+    the file cannot be opened."""
+    audit = logging.getLogger("storalloc.audit")
+    audit.handlers.clear()
+    audit.propagate = False
+    audit.setLevel(logging.INFO)
+    if path == "-":
+        handler: logging.Handler = logging.StreamHandler(sys.stderr)
+    else:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    audit.addHandler(handler)
+
+
 def add_verbosity(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="show [D] lines")
     parser.add_argument("-q", "--quiet", action="store_true", help="show errors only")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 from storalloc import registry
 from storalloc.cli.common import (
@@ -11,9 +12,11 @@ from storalloc.cli.common import (
     add_verbosity,
     error,
     install_stop_handlers,
+    setup_audit,
     setup_logging,
 )
 from storalloc.config.loader import ConfigError, load_orchestrator_config
+from storalloc.config.paths import state_dir
 
 PROG = "orchestrator"
 
@@ -47,6 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, registry.PluginError) as exc:
         error(PROG, str(exc))
         return EXIT_FAILED
+    audit_log = cfg.audit_log or str(state_dir() / "audit.log")
+    try:
+        setup_audit(audit_log)
+    except OSError as exc:
+        error(PROG, f"{cfg.source}: audit_log: cannot write {audit_log}: {exc.strerror}")
+        return EXIT_FAILED
     import zmq
 
     from storalloc.orchestrator.service import Orchestrator  # zmq only once the config is sound
@@ -62,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             heartbeat_timeout=cfg.heartbeat_timeout, max_request_gb=cfg.max_request_gb,
             simulate=args.simulate,
             report_builder=build_report, state_file=cfg.state_file,
+            warn_before=cfg.lease_warning, max_setup_attempts=cfg.max_setup_attempts,
+            setup_retry_backoff=cfg.setup_retry_backoff,
         )  # fmt: skip
     except StateError as exc:
         error(PROG, str(exc))
@@ -69,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     except zmq.ZMQError as exc:  # address in use, bad interface
         error(PROG, f"cannot listen: {exc}")
         return EXIT_FAILED
+    logging.getLogger("storalloc.audit").info(
+        "listen clients=%s servers=%s strategy=%s", orch.clients.endpoint,
+        orch.servers.endpoint, cfg.sched_strategy)
     if args.print_endpoints:
         print(f"listening clients={orch.clients.endpoint} servers={orch.servers.endpoint}",
               flush=True)  # fmt: skip

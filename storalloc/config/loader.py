@@ -78,6 +78,10 @@ class OrchestratorConfig:
     admins: tuple[str, ...] = ("root",)
     max_request_gb: float = 1e9
     state_file: str | None = None
+    audit_log: str | None = None  # None: audit.log in the state directory; "-": stderr
+    max_setup_attempts: int = 3
+    setup_retry_backoff: float = 5.0
+    lease_warning: float = 300.0
     source: str | None = field(default=None, compare=False)  # file it was loaded from
 
 
@@ -208,6 +212,10 @@ def _orchestrator_schema(strategy_names: Collection[str] | None) -> Record:
             "admins": ListOf(NON_EMPTY, "a list of user names"),
             "max_request_gb": positive("GB"),
             "state_file": Nullable(NON_EMPTY),
+            "audit_log": Nullable(NON_EMPTY),
+            "max_setup_attempts": integer(1, 100, "an integer from 1 to 100"),
+            "setup_retry_backoff": _SECONDS,
+            "lease_warning": non_negative("seconds"),
         },
         finish=_check_orchestrator,
     )

@@ -10,6 +10,10 @@ from typing import Any
 from storalloc.core.cluster import Extent
 from storalloc.core.timers import Timer
 
+#: More parts than this in one request is a mistake (or an attack), not a workload: refusing
+#: it before building the parts keeps a 1e7 GB request with a tiny block size cheap.
+MAX_PARTS = 4096
+
 
 class State(enum.StrEnum):
     """Job states, named after Slurm's where the meaning is the same."""
@@ -19,7 +23,7 @@ class State(enum.StrEnum):
     ALLOCATED = "ALLOCATED"  # granted; the lease runs until `end`
     COMPLETED = "COMPLETED"  # the lease ran out
     CANCELLED = "CANCELLED"  # released or cancelled by its owner or an admin
-    FAILED = "FAILED"  # servers could not set it up
+    FAILED = "FAILED"  # could not be set up, ended before setup, or its node was lost
     REFUSED = "REFUSED"  # could never fit, or not granted in time (--immediate)
 
 
@@ -27,13 +31,17 @@ ACTIVE = frozenset({State.PENDING, State.CONFIGURING, State.ALLOCATED})
 NODE_DOWN = "NODE_DOWN"  # shown instead of the state when a node holding a part is down
 
 
-def split_parts(size: float, stripes: int, block_size: float) -> tuple[float, ...]:
-    """Equal parts: at least `stripes`, and none larger than `block_size` (0 = no limit).
+def part_count(size: float, stripes: int, block_size: float) -> int:
+    """How many equal parts a request becomes: at least `stripes`, none over `block_size`."""
+    if block_size <= 0:
+        return stripes
+    return max(stripes, math.ceil(size / block_size - 1e-9))
 
-    Equal parts keep stripes balanced; the prototype's blocks-plus-remainder left a small
-    tail part that striping cannot use well.
-    """
-    count = max(stripes, math.ceil(size / block_size - 1e-9) if block_size > 0 else 1)
+
+def split_parts(size: float, stripes: int, block_size: float) -> tuple[float, ...]:
+    """Equal parts (see part_count). Equal parts keep stripes balanced; the prototype's
+    blocks-plus-remainder left a small tail part that striping cannot use well."""
+    count = part_count(size, stripes, block_size)
     return (size / count,) * count
 
 
@@ -57,17 +65,33 @@ class Job:
     extents: tuple[Extent, ...] = ()
     exports: list[str | None] = field(default_factory=list)
     connections: list[dict | None] = field(default_factory=list)
+    attempts: list[int] = field(default_factory=list)  # allocate messages sent, per part
+    failures: int = 0  # setups that failed, all parts together
+    retry_at: float | None = None  # set while waiting out a backoff after a failed setup
+    waiting_for: str = ""  # why a PENDING job has no planned start
     reason: str = ""  # why it ended, for people
     reason_code: str = ""  # the same, stable, for scripts and reports
     granted_at: float | None = None
     ended_at: float | None = None
-    attempts: int = 0
     excluded: set[tuple[int, int]] = field(default_factory=set)
     timers: list[Timer] = field(default_factory=list)
 
     @property
     def end(self) -> float | None:
         return None if self.start is None else self.start + self.duration
+
+    @property
+    def granted(self) -> bool:
+        return self.granted_at is not None
+
+    def reset_parts(self) -> None:
+        """Forget exports and connections (attempt numbers go on, so late replies from
+        earlier attempts are recognised)."""
+        count = len(self.parts)
+        self.exports = [None] * count
+        self.connections = [None] * count
+        if len(self.attempts) != count:
+            self.attempts = [0] * count
 
     def cancel_timers(self) -> None:
         for timer in self.timers:

@@ -10,37 +10,25 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 import zmq
 
 from storalloc.core.clock import Clock, LiveClock, VirtualClock
 from storalloc.core.cluster import Cluster, build_node
+from storalloc.core.events import Event, PartRequested
 from storalloc.core.jobs import Job
 from storalloc.core.scheduler import Scheduler, SchedulerError
 from storalloc.core.timers import TimerQueue
 from storalloc.core.virtual import drain
 from storalloc.orchestrator import state
 from storalloc.orchestrator.timeline import Bar, NodeRows, render_timeline, terminal_columns
-from storalloc.sim.replay import ReplayOrderError, submit_at
+from storalloc.orchestrator.wire_adapter import WireAdapter
+from storalloc.sim.replay import InstantServers, ReplayOrderError, submit_at
 from storalloc.strategies.base import Strategy
 from storalloc.wire import protocol as p
 from storalloc.wire.transport import Router, drain_fd
 
 log = logging.getLogger(__name__)
-
-
-class _Outbox:
-    def __init__(self, clients: Router, servers: Router) -> None:
-        self.clients = clients
-        self.servers = servers
-
-    def to_client(self, address: Any, msg: p.Message) -> None:
-        self.clients.send(address, msg)
-
-    def to_server(self, address: Any, msg: p.Message) -> None:
-        if not self.servers.send(address, msg):
-            log.debug("server for %s is not connected; it will be reconciled", msg.kind)
 
 
 class Orchestrator:
@@ -60,6 +48,9 @@ class Orchestrator:
         simulate: bool = False,
         report_builder: Callable[[Scheduler, list[Job]], dict] | None = None,
         state_file: str | None = None,
+        warn_before: float = 0.0,
+        max_setup_attempts: int = 3,
+        setup_retry_backoff: float = 5.0,
         context: zmq.Context | None = None,
     ) -> None:
         self.ctx = context or zmq.Context.instance()
@@ -69,16 +60,23 @@ class Orchestrator:
         self.clock: Clock = VirtualClock() if simulate else LiveClock()
         self.timers = TimerQueue()  # scheduler time: virtual in simulation
         self.finished: list[Job] = []
+        self.wire = WireAdapter(self.clients, self.servers, heartbeat_interval)
+        # Trace jobs run on virtual time: their setup must not race the server processes'
+        # answers, or one replay would differ from the next. They are set up at once, as
+        # the one-process simulator does, so both replays give the same report.
+        self.instant = InstantServers({})
         self.scheduler = Scheduler(
-            Cluster(), strategy, self.clock, self.timers, _Outbox(self.clients, self.servers),
-            block_size=block_size, admins=admins, heartbeat_interval=heartbeat_interval,
-            max_request_gb=max_request_gb,
+            Cluster(), strategy, self.clock, self.timers,
+            self._emit_simulated if simulate else self.wire,
+            block_size=block_size, admins=admins, max_request_gb=max_request_gb,
+            warn_before=warn_before, max_setup_attempts=max_setup_attempts,
+            retry_backoff=setup_retry_backoff,
             on_finish=self.finished.append if simulate else None,
             on_placed=self._draw if log.isEnabledFor(logging.DEBUG) else None,
         )  # fmt: skip
+        self.instant.scheduler = self.scheduler
         self.report_builder = report_builder
         self.heartbeat_timeout = heartbeat_timeout
-        self.node_of_address: dict[bytes, int] = {}
         self.last_seen: dict[int, float] = {}  # node → monotonic time of its last message
         self._next_liveness = time.monotonic() + heartbeat_interval
         self._liveness_period = heartbeat_interval
@@ -89,6 +87,12 @@ class Orchestrator:
             saved = state.load(state_file)
             if saved is not None:
                 state.restore(self.scheduler, saved, state_file)
+
+    def _emit_simulated(self, event: Event) -> None:
+        if type(event) is PartRequested and event.job.quiet:
+            self.instant(event)
+        else:
+            self.wire(event)
 
     def stop(self) -> None:
         """Ask the loop to return; safe to call from a signal handler."""
@@ -252,7 +256,7 @@ class Orchestrator:
         msg = self._decode(self.servers, address, frames, "server")
         if msg is None:
             return
-        node = self.node_of_address.get(address)
+        node = self.wire.node_of_address.get(address)
         if node is not None:
             self.last_seen[node] = time.monotonic()
         if not isinstance(msg, p.Heartbeat):
@@ -260,23 +264,24 @@ class Orchestrator:
         match msg:
             case p.Register():
                 joining = build_node(msg.name, msg.hostname, msg.network_bw, msg.disks)
-                index = self.scheduler.register_node(joining, address, msg.exports)
-                self.node_of_address = {a: n for n, a in self.scheduler.node_address.items()}
+                index = self.scheduler.admit_node(joining)
+                self.wire.bind(index, address)
                 self.last_seen[index] = time.monotonic()
+                self.scheduler.node_joined(index, msg.exports)
             case _ if node is None or not self.scheduler.cluster.nodes[node].up:
                 self.servers.send(address, p.Reregister(reason="unknown or expired server"))
             case p.Heartbeat():
                 pass
             case p.Allocated():
                 if not self.scheduler.part_ready(
-                    msg.job_id, msg.part, msg.export_id, msg.connection
+                    msg.job_id, msg.part, msg.attempt, node, msg.export_id, msg.connection
                 ):
                     self.servers.send(
                         address,
                         p.Deallocate(job_id=msg.job_id, part=msg.part, export_id=msg.export_id),
                     )
             case p.AllocFailed():
-                self.scheduler.part_failed(msg.job_id, msg.part, msg.reason)
+                self.scheduler.part_failed(msg.job_id, msg.part, msg.attempt, node, msg.reason)
             case _:
                 self.servers.send(
                     address, p.Error(code="unexpected", message=f"{msg.kind} is not for servers")

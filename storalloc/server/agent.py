@@ -142,7 +142,8 @@ class StorageServer:
         self.emit(f"storalloc: {shown}")
         key = (msg.job_id, msg.part)
         if not 0 <= msg.disk < len(self.node.disks):
-            return p.AllocFailed(job_id=msg.job_id, part=msg.part, reason=f"no disk {msg.disk}")
+            return p.AllocFailed(job_id=msg.job_id, part=msg.part, attempt=msg.attempt,
+                                 reason=f"no disk {msg.disk}")
         if key in self.exports:  # a resent request: the export already exists
             self._delete(key, self.exports[key], why="set up again")
         export_id = export_id_for(msg.job_id, msg.part)
@@ -156,26 +157,30 @@ class StorageServer:
             connection = self.backend.create(spec)
         except (BackendError, ValueError) as exc:
             log.error("job %d part %d: %s", msg.job_id, msg.part, exc)
-            return p.AllocFailed(job_id=msg.job_id, part=msg.part, reason=str(exc))
+            return p.AllocFailed(job_id=msg.job_id, part=msg.part, attempt=msg.attempt,
+                                 reason=str(exc))
         except Exception as exc:
             # Whatever went wrong, the orchestrator must hear of it, or the job would wait
             # for this part for ever.
             log.exception("job %d part %d: unexpected error", msg.job_id, msg.part)
-            return p.AllocFailed(job_id=msg.job_id, part=msg.part,
+            return p.AllocFailed(job_id=msg.job_id, part=msg.part, attempt=msg.attempt,
                                  reason=f"internal error on {self.name}: {exc!r}")
         self.exports[key] = export_id
-        return p.Allocated(
-            job_id=msg.job_id, part=msg.part, export_id=export_id, connection=connection
-        )
+        return p.Allocated(job_id=msg.job_id, part=msg.part, attempt=msg.attempt,
+                           export_id=export_id, connection=connection)
 
     def _deallocate(self, msg: p.Deallocate) -> None:
         key = (msg.job_id, msg.part)
-        export_id = self.exports.get(key) or msg.export_id
+        export_id = self.exports.get(key)
+        if msg.export_id is not None and msg.export_id != export_id:
+            # A stale attempt's export, not the part's live one: delete only that.
+            self._delete(None, msg.export_id, why=f"job {msg.job_id} stale attempt")
+            return
         if export_id is None:
             return
         self._delete(key, export_id, why=f"job {msg.job_id} ended")
 
-    def _delete(self, key: tuple[int, int], export_id: str, *, why: str) -> None:
+    def _delete(self, key: tuple[int, int] | None, export_id: str, *, why: str) -> None:
         try:
             self.backend.delete(export_id)
         except BackendError as exc:

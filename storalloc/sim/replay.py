@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from storalloc.core import events as ev
 from storalloc.core.clock import VirtualClock
 from storalloc.core.cluster import Cluster, Node, build_node, describe_disks
 from storalloc.core.jobs import Job
@@ -20,7 +21,6 @@ from storalloc.core.timers import TimerQueue
 from storalloc.core.virtual import advance, drain
 from storalloc.sim.traces.base import TraceRecord
 from storalloc.strategies.base import Strategy
-from storalloc.wire import protocol as p
 
 
 class ReplayOrderError(ValueError):
@@ -77,24 +77,23 @@ def replay_records(
 
 
 class InstantServers:
-    """An in-process Outbox standing in for simulated storage servers: every `Allocate` is
-    exported at once (a connection like `SimulatedBackend`'s), `Deallocate` needs nothing,
-    and clients hear nothing (trace jobs are quiet)."""
+    """The scheduler's `emit` standing in for simulated storage servers: every part asked
+    for is exported at once (a connection like `SimulatedBackend`'s); nothing else needs
+    an answer, and trace jobs have no client to tell."""
 
     def __init__(self, hostnames: dict[int, str]) -> None:
         self.scheduler: Scheduler | None = None
         self._hostnames = hostnames
 
-    def to_client(self, address: Any, msg: p.Message) -> None:
-        """Trace jobs have no client to tell."""
-
-    def to_server(self, address: Any, msg: p.Message) -> None:
-        if type(msg) is not p.Allocate or self.scheduler is None:
+    def __call__(self, event: ev.Event) -> None:
+        if type(event) is not ev.PartRequested or self.scheduler is None:
             return
-        export_id = f"j{msg.job_id}-p{msg.part}"
-        host = self._hostnames.get(address, "node")
+        job, part = event.job, event.part
+        node = job.extents[part].node
+        export_id = f"j{job.id}-p{part}"
+        host = self._hostnames.get(node, "node")
         connection = {"type": "nvme", "nqn": f"nqn.2026-11.io.storalloc:{host}:{export_id}"}
-        self.scheduler.part_ready(msg.job_id, msg.part, export_id, connection)
+        self.scheduler.part_ready(job.id, part, job.attempts[part], node, export_id, connection)
 
 
 @dataclass(slots=True)
@@ -124,7 +123,6 @@ def new_simulation(
     *,
     block_size: float = 0.0,
     admins: frozenset[str] = frozenset({"root"}),
-    heartbeat_interval: float = 5.0,
 ) -> Simulation:
     """A scheduler like the orchestrator's under `--simulate`, with `nodes` registered in
     order (as servers started one after the other would be)."""
@@ -135,9 +133,9 @@ def new_simulation(
     finished: list[Job] = []
     scheduler = Scheduler(
         Cluster(), strategy, clock, timers, outbox, block_size=block_size, admins=admins,
-        heartbeat_interval=heartbeat_interval, on_finish=finished.append,
+        on_finish=finished.append,
     )  # fmt: skip
     outbox.scheduler = scheduler
-    for index, node in enumerate(nodes):
-        scheduler.register_node(node, index, [])
+    for node in nodes:
+        scheduler.register_node(node)
     return Simulation(scheduler, clock, timers, finished)

@@ -76,7 +76,7 @@ def run_task(task: SimTask, records: Sequence[TraceRecord], stats: TraceStats) -
     nodes = [make_node(f"{n.hostname}:{i}", n) for i, n in enumerate(system.nodes)]
     sim = new_simulation(
         nodes, strategy_for(cfg, task.strategy), block_size=block_size,
-        admins=frozenset(cfg.admins), heartbeat_interval=cfg.heartbeat_interval,
+        admins=frozenset(cfg.admins),
     )  # fmt: skip
     sim.replay(records)
     report = add_trace_stats(build_report(sim.scheduler, sim.finished), stats)

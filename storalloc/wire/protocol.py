@@ -16,9 +16,14 @@ from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, ClassVar, TypeVar, Union
 
+from storalloc.nqn import validate_hostnqn
+
 VERSION = b"storalloc/1"
 MAX_BODY = 8 * 1024 * 1024  # a full job listing of a busy site fits; a stray blob does not
 MAX_SIZE_GB = 1e12  # 1 ZB: anything larger is a typo or an attack, not a request
+MIN_DURATION_S = 1.0  # a lease shorter than a second is an empty window, not a request
+MAX_DURATION_S = 100 * 365 * 86400.0
+MAX_EPOCH = 253402300799.0  # 9999-12-31T23:59:59Z: the last instant datetime can show
 
 
 class ProtocolError(Exception):
@@ -156,6 +161,19 @@ def _positive(kind: str, name: str, value: float, limit: float = math.inf) -> No
         )
 
 
+def _check_window(kind: str, duration: float, begin: float | None) -> None:
+    if not MIN_DURATION_S <= duration <= MAX_DURATION_S:
+        raise ProtocolError(
+            "bad_field", f"{kind}: field 'duration_s' must be between {MIN_DURATION_S:g} and "
+            f"{MAX_DURATION_S:g} seconds, got {duration!r}",
+        )
+    if begin is not None and not 0 <= begin + duration <= MAX_EPOCH:
+        raise ProtocolError(
+            "bad_field", f"{kind}: field 'begin' must be an epoch time before the year 10000, "
+            f"got {begin!r}",
+        )
+
+
 # --- client → orchestrator ------------------------------------------------------------------
 
 
@@ -173,7 +191,12 @@ class AllocRequest(Message):
 
     def check(self) -> None:
         _positive(self.kind, "size_gb", self.size_gb, MAX_SIZE_GB)
-        _positive(self.kind, "duration_s", self.duration_s, 100 * 365 * 86400.0)
+        _check_window(self.kind, self.duration_s, self.begin)
+        if self.hostnqn is not None:
+            try:
+                validate_hostnqn(self.hostnqn)
+            except ValueError as exc:
+                raise ProtocolError("bad_field", f"{self.kind}: 'hostnqn': {exc}") from None
         if not 1 <= self.stripes <= 4096:
             raise ProtocolError("bad_field", f"{self.kind}: 'stripes' must be 1..4096")
         if self.immediate is not None and self.immediate < 0:
@@ -253,12 +276,14 @@ class DrainNode(Message):
 
     request_id: str
     user: str
-    node: int
+    node: int | str  # its number or its name
     drain: bool = True
 
     def check(self) -> None:
-        if self.node < 0:
-            raise ProtocolError("bad_field", f"{self.kind}: field 'node' must be >= 0")
+        if self.node == "" or (isinstance(self.node, int) and self.node < 0):
+            raise ProtocolError(
+                "bad_field", f"{self.kind}: field 'node' must be a node number >= 0 or a name"
+            )
 
 
 @message("list_nodes")
@@ -310,6 +335,18 @@ class Refused(Message):
     job_id: int | None
     reason: str
     code: str = ""  # stable: larger_than_disks, larger_than_site, over_site_limit, ...
+
+
+@message("ended")
+@dataclass(frozen=True, slots=True)
+class Ended(Message):
+    """A granted lease is over: it ran out (COMPLETED), was released, or its node was lost."""
+
+    request_id: str
+    job_id: int
+    state: str
+    code: str
+    reason: str
 
 
 @message("done")
@@ -424,6 +461,7 @@ class Allocate(Message):
     duration: float  # minutes, as the seed prints it
     user: str
     hostnqn: str | None = None
+    attempt: int = 1  # echoed in the answer, so a late answer to an earlier try is known
 
 
 @message("deallocate")
@@ -441,6 +479,7 @@ class Allocated(Message):
     part: int
     export_id: str
     connection: dict
+    attempt: int = 1
 
 
 @message("alloc_failed")
@@ -449,3 +488,4 @@ class AllocFailed(Message):
     job_id: int
     part: int
     reason: str
+    attempt: int = 1

@@ -7,10 +7,12 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from storalloc.nqn import NQN_MAX_BYTES as NQN_MAX_BYTES
+from storalloc.nqn import check_length
+from storalloc.nqn import validate_hostnqn as validate_hostnqn
+
 #: Default prefix of export NQNs (server config key `nqn_prefix`).
 DEFAULT_NQN_PREFIX = "nqn.2026-11.io.storalloc"
-#: NVMe base spec: an NQN is at most 223 bytes of UTF-8.
-NQN_MAX_BYTES = 223
 
 # nqn.yyyy-mm.<reverse domain>[:<user string>]; the domain needs at least two labels.
 _LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
@@ -19,9 +21,6 @@ _PREFIX_RE = re.compile(
 )
 _EXPORT_ID_RE = re.compile(r"^j(?P<job>\d+)-p(?P<part>\d+)-[0-9a-f]{6}$")
 _SAFE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-# A host NQN becomes a directory name in configfs and reaches us over the network:
-# printable ASCII without '/' or spaces, so it can never escape hosts/.
-_HOSTNQN_RE = re.compile(r"^nqn\.[\x21-\x2e\x30-\x7e]+$")
 
 
 class BackendError(Exception):
@@ -68,13 +67,6 @@ def validate_nqn_prefix(prefix: str) -> str:
     return prefix
 
 
-def _check_length(nqn: str) -> str:
-    size = len(nqn.encode())
-    if size > NQN_MAX_BYTES:
-        raise ValueError(f"NQN {nqn!r} is {size} bytes long, the NVMe limit is {NQN_MAX_BYTES}")
-    return nqn
-
-
 def nqn_hostname(hostname: str) -> str:
     """Hostname as used inside NQNs: lower case, anything but [a-z0-9.-] replaced by '-'."""
     name = re.sub(r"[^a-z0-9.-]", "-", hostname.strip().lower()).strip(".-")
@@ -87,7 +79,7 @@ def make_nqn(prefix: str, hostname: str, export_id: str) -> str:
     """Subsystem NQN `<prefix>:<hostname>:<export_id>`, validated against the NVMe rules."""
     validate_nqn_prefix(prefix)
     validate_export_id(export_id)
-    return _check_length(f"{prefix}:{nqn_hostname(hostname)}:{export_id}")
+    return check_length(f"{prefix}:{nqn_hostname(hostname)}:{export_id}")
 
 
 def nqn_owner_prefix(prefix: str, hostname: str) -> str:
@@ -112,16 +104,6 @@ def validate_export_id(export_id: str) -> str:
             "starting with a letter or digit"
         )
     return export_id
-
-
-def validate_hostnqn(hostnqn: str) -> str:
-    """Return `hostnqn` if it is a plausible host NQN that is safe as a path component."""
-    if not isinstance(hostnqn, str) or not _HOSTNQN_RE.match(hostnqn):
-        raise ValueError(
-            f"invalid host NQN {hostnqn!r}: expected 'nqn.' followed by printable ASCII "
-            "without spaces or '/', e.g. 'nqn.2014-08.org.nvmexpress:uuid:<uuid>'"
-        )
-    return _check_length(hostnqn)
 
 
 def export_id_for(job_id: int, part: int) -> str:
