@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import re
+import zoneinfo
 
 __all__ = [
     "MAX_SIZE_GB",
@@ -14,6 +16,7 @@ __all__ = [
     "format_request",
     "format_size",
     "format_time_left",
+    "local_zone",
     "parse_begin",
     "parse_size_gb",
     "parse_time_limit",
@@ -259,6 +262,20 @@ def _parse_now(text: str, match: re.Match[str], now: dt.datetime) -> dt.datetime
         return now + dt.timedelta(seconds=seconds)
     # Go through UTC so the offset is elapsed time even across a DST change.
     return (now.astimezone(dt.UTC) + dt.timedelta(seconds=seconds)).astimezone(now.tzinfo)
+
+
+def local_zone() -> dt.tzinfo:
+    """This machine's time zone *with its rules* (TZ, else /etc/localtime): a date next
+    summer gets next summer's offset, not today's. Falls back to today's fixed offset only
+    when no zone database describes the zone."""
+    name = os.environ.get("TZ", "").lstrip(":")
+    try:
+        if name:
+            return zoneinfo.ZoneInfo(name)
+        with open("/etc/localtime", "rb") as f:
+            return zoneinfo.ZoneInfo.from_file(f, key="localtime")
+    except (OSError, ValueError, zoneinfo.ZoneInfoNotFoundError):
+        return dt.datetime.now().astimezone().tzinfo or dt.UTC
 
 
 def parse_begin(text: str, now: dt.datetime) -> dt.datetime:

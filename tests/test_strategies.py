@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 
@@ -248,23 +249,40 @@ def test_random_is_reproducible_and_uniform_over_fitting_disks() -> None:
     assert picks(4) != picks(3)
 
 
+def booked(rr: RoundRobin, req: PlacementRequest, cluster: Any) -> list[tuple[int, int]]:
+    """Place and commit, as the scheduler does when it books a placement."""
+    placement = rr.place(req, cluster)
+    assert placement is not None
+    rr.committed(req.job_id, placement)
+    return chosen(placement)
+
+
 def test_round_robin_cycles_skips_and_wraps() -> None:
     cluster = make_cluster((10.0, [(100.0, 1.0)] * 2), (10.0, [(100.0, 1.0)]))
     book(cluster, 0, 1, 0, 100, gb=95.0)
     rr = RoundRobin()
-    picks = [chosen(rr.place(request(10.0), cluster))[0] for _ in range(4)]
+    picks = [booked(rr, request(10.0), cluster)[0] for _ in range(4)]
     assert picks == [(0, 0), (1, 0), (0, 0), (1, 0)]
     # In [100, 200) disk (0, 1) is free again and rejoins the rotation.
-    assert chosen(rr.place(request(10.0, start=100.0, end=200.0), cluster)) == [(0, 0)]
-    assert chosen(rr.place(request(10.0, start=100.0, end=200.0), cluster)) == [(0, 1)]
+    assert booked(rr, request(10.0, start=100.0, end=200.0), cluster) == [(0, 0)]
+    assert booked(rr, request(10.0, start=100.0, end=200.0), cluster) == [(0, 1)]
 
 
 def test_round_robin_parts_take_consecutive_disks_and_refusal_keeps_cursor() -> None:
     cluster = make_cluster((10.0, [(100.0, 1.0)] * 3))
     rr = RoundRobin()
-    assert chosen(rr.place(request(10.0, 10.0), cluster)) == [(0, 0), (0, 1)]
+    assert booked(rr, request(10.0, 10.0), cluster) == [(0, 0), (0, 1)]
     assert rr.place(request(90.0, 90.0, 90.0, 90.0), cluster) is None
-    assert chosen(rr.place(request(10.0), cluster)) == [(0, 2)]
+    assert booked(rr, request(10.0), cluster) == [(0, 2)]
+
+
+def test_round_robin_trial_placements_do_not_move_the_cursor() -> None:
+    cluster = make_cluster((10.0, [(100.0, 1.0)] * 3))
+    rr = RoundRobin()
+    for _ in range(5):  # the planner trying starts it then throws away
+        assert chosen(rr.place(request(10.0), cluster)) == [(0, 0)]
+    assert booked(rr, request(10.0), cluster) == [(0, 0)]
+    assert chosen(rr.place(request(10.0), cluster)) == [(0, 1)]
 
 
 def test_worst_fit_takes_most_free_and_counts_chosen_parts() -> None:

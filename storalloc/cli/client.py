@@ -25,7 +25,7 @@ from storalloc.client.session import (
     say_error,
 )
 from storalloc.config.loader import ConfigError, load_client_config
-from storalloc.units import parse_begin, parse_size_gb, parse_time_limit
+from storalloc.units import local_zone, parse_begin, parse_size_gb, parse_time_limit
 from storalloc.wire import protocol as p
 
 
@@ -129,7 +129,7 @@ def _check_action(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         parser.error(f"--stripes must be between 1 and 4096, got {args.stripes}")
     if args.begin is not None:
         try:
-            args.begin = parse_begin(args.begin, datetime.now().astimezone()).timestamp()
+            args.begin = parse_begin(args.begin, datetime.now(local_zone())).timestamp()
         except ValueError as exc:
             parser.error(f"argument -b/--begin: {exc}")
     return "request"

@@ -49,6 +49,10 @@ class Strategy(Protocol):
 
     def place(self, request: PlacementRequest, view: ClusterView) -> Placement | None: ...
 
+    # Optional: `committed(job_id, placement)` is called when the scheduler books a
+    # placement. `place` is also called for trial starts that are thrown away, so a
+    # strategy with memory (round_robin's cursor) updates it here, not in `place`.
+
 
 class Decision:
     """Extents chosen so far while placing the parts of one request.

@@ -24,12 +24,20 @@ class RoundRobin:
         self._cursor: tuple[int, int] | None = None
 
     def place(self, request: PlacementRequest, view: ClusterView) -> Placement | None:
-        """Place every part of `request`, or return None (the cursor then stays put)."""
+        """Place every part of `request`, or return None. The cursor moves between the
+        parts of one request, but only `committed` moves it for good: the planner tries
+        several starts and throws most placements away."""
         saved = self._cursor
-        placement = place_parts(request, view, self._choose)
-        if placement is None:
-            self._cursor = saved  # a refused request must not advance the rotation
-        return placement
+        try:
+            return place_parts(request, view, self._choose)
+        finally:
+            self._cursor = saved
+
+    def committed(self, job_id: int, placement: Placement) -> None:
+        """The scheduler booked `placement`: the rotation goes on after its last disk."""
+        if placement:
+            last = placement[-1]
+            self._cursor = (last.node, last.disk)
 
     def _choose(self, decision: Decision, size: float, fitting: list[Disk]) -> Disk:
         cursor = self._cursor
