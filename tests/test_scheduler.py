@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from storalloc.core.capacity import EPSILON
 from storalloc.core.clock import VirtualClock
-from storalloc.core.cluster import Cluster, Disk, Node
+from storalloc.core.cluster import Cluster, Disk, Extent, Node
 from storalloc.core.jobs import NODE_DOWN, Job, State, split_parts
 from storalloc.core.scheduler import Scheduler, SchedulerError
 from storalloc.core.timers import TimerQueue
@@ -483,3 +483,93 @@ def test_node_returning_with_other_disks_replans_its_waiting_jobs():
     assert waiting.state is not State.REFUSED
     assert waiting.start == site.now  # the old allocations are gone, the disk is free
     site.check_capacity()
+
+
+# --- issue 9's reproductions, in process ----------------------------------------------------
+
+
+def test_a_striped_request_behind_many_short_leases_is_planned_after_them():
+    """More than 10,000 candidate starts before the only one that fits: the search is
+    complete, so the job gets that start instead of waiting for ever."""
+    site = Site((100, 100))
+    disk = site.s.cluster.nodes[0].disks[0]
+    for i in range(10_050):  # one small lease after another on disk 0
+        site.s.cluster.book([Extent(0, 0, 1.0)], T0 + i, T0 + i + 1)
+    del disk
+    job = site.submit(200, 60, stripes=2)
+    assert job.state is State.PENDING and job.start == T0 + 10_050
+
+
+def test_a_node_back_with_other_disks_fails_its_jobs_and_frees_their_other_parts():
+    site = Site((100,), (100,))
+    job = site.submit(200, 600, stripes=2)
+    assert job.state is State.ALLOCATED and {e.node for e in job.extents} == {0, 1}
+    site.register(make_node("n0", 50, 50), "addr0")  # same name, new disks
+    assert job.state is State.FAILED and job.reason_code == "node_lost"
+    teardown = [(a, m.part) for d, a, m in site.out.sent if isinstance(m, p.Deallocate)]
+    assert ("addr1", [e.node for e in job.extents].index(1)) in teardown
+    assert site.s.cluster.nodes[1].disks[0].usage.used_at(site.now) == 0
+    [ended] = site.to_client(job, p.Ended)
+    assert ended.code == "node_lost" and ended.state == "FAILED"
+
+
+def test_a_late_answer_to_an_earlier_attempt_grants_nothing():
+    site = Site((100, 100))
+    job = site.s.submit(user="alice", size=50, duration=60, client="c")
+    first = job.extents[0]
+    site.s.part_failed(job.id, 0, 1, first.node, "lvcreate failed")  # retried elsewhere
+    assert job.state is State.CONFIGURING and job.attempts == [2]
+    assert not site.s.part_ready(job.id, 0, 1, first.node, "late", {"nqn": "late"})
+    assert job.state is State.CONFIGURING and not site.to_client(job, p.Granted)
+    node = job.extents[0].node
+    assert not site.s.part_ready(job.id, 0, 2, node + 1, "stray", {"nqn": "stray"})
+    assert site.s.part_ready(job.id, 0, 2, node, "real", {"nqn": "real"})
+    [granted] = site.to_client(job, p.Granted)
+    assert granted.connections == [{"nqn": "real"}]
+
+
+def test_show_of_an_ended_job_on_a_down_node_says_how_it_ended():
+    site = Site((100,))
+    job = site.submit(10, 60)
+    site.s.node_down(0)
+    assert site.s.show(job.id, "alice")["state"] == NODE_DOWN
+    site.release(job)
+    assert site.s.show(job.id, "alice")["state"] == "CANCELLED"
+
+
+def test_a_huge_request_in_tiny_blocks_is_refused_without_building_its_parts():
+    site = Site((100,), block_size=0.001)
+    job = site.submit(1e7, 60)
+    assert job.state is State.REFUSED and job.reason_code == "too_many_parts"
+    assert job.parts == ()
+    [refused] = site.to_client(job, p.Refused)
+    assert "10000000000 parts" in refused.reason
+
+
+def test_a_lease_ending_during_setup_ends_the_job_and_tells_its_client():
+    site = Site((100,))
+    job = site.s.submit(user="alice", size=10, duration=5, client="c")  # nobody answers
+    advance(site.clock, site.timers, T0 + 5)
+    assert job.state is State.FAILED and job.reason_code == "ended_before_setup"
+    [refused] = site.to_client(job, p.Refused)
+    assert refused.code == "ended_before_setup"
+    assert [m.part for m in site.out.of(p.Deallocate)] == [0]
+
+
+def test_a_warning_comes_before_the_lease_ends():
+    site = Site((100,), warn_before=30.0)
+    job = site.submit(10, 600)
+    site.advance(T0 + 569)
+    assert not [m for m in site.to_client(job, p.Notice) if "lease ends" in m.text]
+    site.advance(T0 + 571)
+    [warning] = [m for m in site.to_client(job, p.Notice) if "lease ends" in m.text]
+    assert warning.text == f"job {job.id}: lease ends in 0:30; stop using its storage"
+
+
+def test_a_resent_request_id_is_answered_from_its_job():
+    site = Site((100,))
+    job = site.submit(10, 600, request_id="r-1", client="first")
+    again = site.submit(10, 600, request_id="r-1", client="second")
+    assert again is job and site.s.next_id == 1
+    [granted] = site.to_client(job, p.Granted)  # job.client is now "second"
+    assert granted.job_id == job.id

@@ -14,8 +14,6 @@ from storalloc.strategies.base import Placement, PlacementRequest, Strategy
 
 log = logging.getLogger(__name__)
 
-MAX_PLAN_STEPS = 10_000  # start times tried when parts do not fit where single parts would
-
 
 class StrategyError(Exception):
     """The placement strategy raised: a bug in it (plug-ins are site code) must fail one
@@ -73,9 +71,10 @@ def find_slot(
     for node in cluster.nodes:
         if node.open:
             starts.update(node.usage.breakpoints_from(lower))
-    for step, start in enumerate(sorted(starts)):
-        if step >= MAX_PLAN_STEPS:
-            break
+    # Every candidate is tried (no cap): a capped search left plannable jobs waiting for
+    # ever. The last candidate, after every booking has ended, always fits a job that
+    # passed admission on the open nodes.
+    for start in sorted(starts):
         placement = try_at(strategy, job_id, parts, view, start, duration)
         if placement is not None:
             return start, placement
