@@ -163,6 +163,8 @@ class Scheduler(Actions, Membership, Queries):
             self.requests[job.user, job.request_id] = job
         if len(job.attempts) != len(job.parts):
             job.attempts = [1 if e else 0 for e in job.exports] or [0] * len(job.parts)
+        if job.state is State.ALLOCATED and job.granted_at is None:
+            job.granted_at = job.start
         if job.state is State.PENDING:
             self.waiting[job.id] = job
             if job.start is None:

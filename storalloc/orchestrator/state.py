@@ -40,7 +40,9 @@ def snapshot(scheduler: Scheduler) -> dict[str, Any]:
          "submit": j.submit, "begin": j.begin, "parts": list(j.parts), "hostnqn": j.hostnqn,
          "state": j.state.value, "start": j.start,
          "extents": [[e.node, e.disk, e.size] for e in j.extents],
-         "exports": j.exports, "connections": j.connections}
+         "exports": j.exports, "connections": j.connections, "attempts": j.attempts,
+         "failures": j.failures, "request_id": j.request_id, "granted_at": j.granted_at,
+         "retry_at": j.retry_at}
         for j in scheduler.jobs.values()
     ]  # fmt: skip
     return {"format": FORMAT, "next_id": scheduler.next_id, "nodes": nodes, "jobs": jobs}
@@ -105,4 +107,10 @@ def _job(j: dict[str, Any]) -> Job:
     job.extents = tuple(Extent(int(n), int(d), float(s)) for n, d, s in j["extents"])
     job.exports = list(j["exports"])
     job.connections = list(j["connections"])
+    # Files written before attempts were numbered lack these: adopt() fills them in.
+    job.attempts = [int(a) for a in j.get("attempts", [])]
+    job.failures = int(j.get("failures", 0))
+    job.request_id = str(j.get("request_id", ""))
+    job.granted_at = j.get("granted_at")
+    job.retry_at = j.get("retry_at")
     return job
