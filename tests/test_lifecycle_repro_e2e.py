@@ -184,3 +184,28 @@ def test_bad_fields_are_refused_at_admission(site, fields, problem):
         client.close()
     assert site.jobs() == []  # nothing was admitted, and the orchestrator still serves
     assert GRANTED.search(site.run("-s", "10", "-t", "1:00").stdout)
+
+
+def test_a_node_back_with_other_disks_frees_the_parts_of_its_jobs_elsewhere():
+    site = Site()
+    try:
+        site.add_server("a")
+        other = site.add_server("b")
+        job = int(GRANTED.search(site.run("-s", "400", "--stripes", "4", "-t", "10:00").stdout)
+                  .group(1))  # fmt: skip
+        assert {e["node_name"] for e in site.show(job)["extents"]} == {"a:0", "b:0"}
+        assert site.servers.pop("a").stop() == 0
+        dealer = Dealer(zmq.Context.instance(), site.server_endpoint)
+        try:  # "a:0" comes back with one 50 GB disk instead of two 100 GB ones
+            disk = {"capacity": 50.0, "write_bw": 1.0, "read_bw": 1.0, "model": "m",
+                    "path": "/dev/new"}  # fmt: skip
+            dealer.send(p.Register(name="a:0", hostname="small", network_bw=1.0, disks=[disk]))
+            assert isinstance(dealer.recv(5000), p.Registered)
+        finally:
+            dealer.close()
+        info = site.show(job)
+        assert info["state"] == "FAILED" and info["reason_code"] == "node_lost"
+        other.wait_for(f"removed export j{job}-p")  # its parts on b are torn down too
+        assert site.run("-s", "200", "--stripes", "2", "-t", "1:00").returncode == 0
+    finally:
+        site.close()

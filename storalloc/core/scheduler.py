@@ -107,20 +107,12 @@ class Scheduler(Actions, Membership, Queries):
         if known is not None:
             self._retell(known, client)
             return known
-        now = self.clock.now()
-        job = Job(
-            id=self.next_id, user=user, size=size, duration=duration, submit=now,
-            begin=max(now, begin) if begin is not None else now, parts=(), client=client,
-            request_id=request_id, hostnqn=hostnqn, immediate=immediate,
-            trace_id=trace_id, quiet=quiet,
-        )  # fmt: skip
-        self.next_id += 1
-        self.jobs[job.id] = job
-        self.waiting[job.id] = job
-        if request_id and not quiet:
-            self.requests[user, request_id] = job
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("[%05d] New incoming request: [%s]", job.id, format_request(size, duration))
+        job = self._enqueue(Job(
+            id=self.next_id, user=user, size=size, duration=duration, submit=self.clock.now(),
+            begin=self.clock.now() if begin is None else max(self.clock.now(), begin),
+            parts=(), client=client, request_id=request_id, hostnqn=hostnqn,
+            immediate=immediate, trace_id=trace_id, quiet=quiet,
+        ))  # fmt: skip
         self._notice(job, f"Pending job allocation {job.id}")
         count = part_count(size, stripes, self.block_size)
         if count <= MAX_PARTS:  # else refused below, without building them
@@ -132,8 +124,20 @@ class Scheduler(Actions, Membership, Queries):
             return job
         self._notice(job, f"job {job.id} queued and waiting for resources")
         if immediate is not None:
-            job.timers.append(self.timers.schedule(now + immediate, self._on_immediate, job))
+            deadline = job.submit + immediate
+            job.timers.append(self.timers.schedule(deadline, self._on_immediate, job))
         self._do_replan(job, {})
+        return job
+
+    def _enqueue(self, job: Job) -> Job:
+        self.next_id += 1
+        self.jobs[job.id] = job
+        self.waiting[job.id] = job
+        if job.request_id and not job.quiet:
+            self.requests[job.user, job.request_id] = job
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("[%05d] New incoming request: [%s]", job.id,
+                      format_request(job.size, job.duration))
         return job
 
     def _retell(self, job: Job, client: Any) -> None:
