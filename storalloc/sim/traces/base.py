@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import yaml
 
@@ -65,6 +65,8 @@ class TraceStats:
     skipped_zero: int = 0
     skipped_bad: int = 0
     partial_logs: int = 0
+    # What was read (storalloc.sim.traces.source.describe_source), for the report.
+    source: dict[str, Any] | None = None
 
 
 OnSkip = Callable[[TraceError], None]

@@ -161,8 +161,8 @@ def log_record(path: Path, darshan: ModuleType) -> LogResult:
         return None, warnings
     record = TraceRecord(
         id=path.name.removesuffix(".darshan"),
-        submit=begin,
-        start=begin,
+        submit=begin,  # the job's start: when it needs its space, as IOJobs and SWF
+        start=None,
         duration=max(duration, MIN_MEASURED_DURATION),
         capacity=written / BYTES_PER_GB,
         user=_user(job),
