@@ -83,11 +83,12 @@ def run_task(task: SimTask, records: Sequence[TraceRecord], stats: TraceStats) -
     report = add_trace_stats(build_report(sim.scheduler, sim.finished), stats)
     seconds = time.perf_counter() - began
     if task.plot_dir is not None:
-        from storalloc.sim.plot import plot_replay
+        from storalloc.sim.plot import plot_replay, plot_title
 
         jobs = [*sim.finished, *sim.scheduler.jobs.values()]
         path = Path(task.plot_dir) / f"{file_stem(task)}.png"
-        plot_replay(jobs, sim.scheduler.cluster, path, f"{task.label} — {task.strategy}")
+        title = plot_title(task.label, task.strategy, report)
+        plot_replay(jobs, sim.scheduler.cluster, path, title)
     return SimResult(task, report, seconds)
 
 
