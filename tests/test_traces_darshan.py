@@ -152,6 +152,21 @@ def test_header_layouts() -> None:
     assert check_log(Path(log(EXAMPLE))).version == "3.10"
 
 
+@pytest.mark.parametrize(("fmt", "label"), [("3.21", b"3.30"), ("3.41", b"3.40"),
+                                           ("3.41", b"3.52")])  # fmt: skip
+def test_unseen_versions_are_checked_with_the_layout_that_fits(
+    writer: Writer, tmp_path: Path, fmt: str, label: bytes
+) -> None:
+    data = bytearray(sources(writer, tmp_path)[fmt])
+    data[:4] = label
+    path = tmp_path / "relabelled.darshan"
+    path.write_bytes(bytes(data))
+    assert check_log(path).version == label.decode()
+    path.write_bytes(bytes(data[: len(data) - 9]))
+    with pytest.raises(TraceError, match="truncated or corrupt Darshan log"):
+        check_log(path)
+
+
 def sources(writer: Writer, tmp_path: Path) -> dict[str, bytes]:
     """One log per header layout: a 3.21 example and a 3.41 log with four modules."""
     new = writer.write(tmp_path / "src.darshan", Job(), {

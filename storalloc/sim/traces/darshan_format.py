@@ -45,6 +45,8 @@ class Layout:
 NARROW = Layout(maps_at=40, modules=16)  # 3.00 .. 3.40
 WIDE = Layout(maps_at=48, modules=64)  # 3.41 ..
 FIRST_WIDE = (3, 41)
+# Formats whose layout is known for sure (released Darshan 3.x); others try both layouts.
+KNOWN_FORMATS = frozenset(("3.00", "3.10", "3.20", "3.21", "3.41"))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -141,7 +143,9 @@ def check_log(path: Path) -> HeaderInfo:
         raise TraceError(path, None, f"cannot read: {err.strerror or err}") from err
 
 
-def _header(path: Path, stream: BinaryIO) -> tuple[bytes, str, str, Layout]:
+def _header(path: Path, stream: BinaryIO) -> tuple[bytes, str, str, list[Layout]]:
+    """The header bytes, byte order, version string, and the layouts to try, likeliest
+    first (both, for a version this check has not seen)."""
     head = stream.read(WIDE.size)
     order = byte_order(head)
     if order is None:
@@ -151,22 +155,38 @@ def _header(path: Path, stream: BinaryIO) -> tuple[bytes, str, str, Layout]:
     if version is None:
         raise TraceError(path, None, f"corrupt Darshan log: format version {text!r}")
     layout = layout_for(version)
+    other = NARROW if layout is WIDE else WIDE
+    return head, order, text, [layout] if text in KNOWN_FORMATS else [layout, other]
+
+
+def _structure(path: Path, head: bytes, order: str, layout: Layout,
+               size: int) -> list[tuple[str, int, int, int]]:  # fmt: skip
+    """The regions of ``layout``; TraceError unless they fit the file."""
     if len(head) < layout.size:
         problem = f"truncated Darshan log: {len(head)} bytes, the header needs {layout.size}"
         raise TraceError(path, None, problem)
-    return head[: layout.size], order, text, layout
-
-
-def _check(path: Path, stream: BinaryIO) -> HeaderInfo:
-    head, order, text, layout = _header(path, stream)
-    comp_type = head[16]
-    if comp_type not in (_ZLIB, _BZIP2, _NONE):
-        raise TraceError(path, None, f"corrupt Darshan log: unknown compression {comp_type}")
-    size = stream.seek(0, 2)
     maps = _maps(head, order, layout)
     if not any(index == -1 for _, index, _, _ in maps):
         raise TraceError(path, None, "corrupt Darshan log: the header has no name map")
     _check_bounds(path, maps, layout.size, size)
+    return maps
+
+
+def _check(path: Path, stream: BinaryIO) -> HeaderInfo:
+    head, order, text, layouts = _header(path, stream)
+    comp_type = head[16]
+    if comp_type not in (_ZLIB, _BZIP2, _NONE):
+        raise TraceError(path, None, f"corrupt Darshan log: unknown compression {comp_type}")
+    size = stream.seek(0, 2)
+    errors = []
+    for layout in layouts:
+        try:
+            maps = _structure(path, head, order, layout, size)
+            break
+        except TraceError as err:
+            errors.append(err)
+    else:
+        raise errors[0]
     job_end = min(off for _, _, off, _ in maps)
     stream.seek(layout.size)
     if not _job_ok(stream.read(job_end - layout.size), comp_type):
