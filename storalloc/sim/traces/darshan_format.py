@@ -154,6 +154,9 @@ def _header(path: Path, stream: BinaryIO) -> tuple[bytes, str, str, list[Layout]
     text, version = _version(head)
     if version is None:
         raise TraceError(path, None, f"corrupt Darshan log: format version {text!r}")
+    if len(head) < NARROW.size:
+        problem = f"truncated Darshan log: {len(head)} bytes, the header needs more"
+        raise TraceError(path, None, problem)
     layout = layout_for(version)
     other = NARROW if layout is WIDE else WIDE
     return head, order, text, [layout] if text in KNOWN_FORMATS else [layout, other]
@@ -185,8 +188,8 @@ def _check(path: Path, stream: BinaryIO) -> HeaderInfo:
             break
         except TraceError as err:
             errors.append(err)
-    else:
-        raise errors[0]
+    else:  # a cut file is likelier than a damaged header: say so when a layout found it
+        raise next((e for e in errors if "truncated" in e.problem), errors[0])
     job_end = min(off for _, _, off, _ in maps)
     stream.seek(layout.size)
     if not _job_ok(stream.read(job_end - layout.size), comp_type):

@@ -114,6 +114,8 @@ def _answer(path: Path, darshan: Any) -> dict[str, Any]:
         record, warnings = log_record(path, darshan)
     except TraceError as err:
         return {"error": err.problem}
+    except Exception as err:  # whatever PyDarshan raises costs this log only
+        return {"error": f"cannot read Darshan log: {type(err).__name__}: {err}"}
     fields = None if record is None else [record.id, record.submit, record.start,
                                           record.duration, record.capacity, record.user]
     return {"record": fields, "warnings": warnings}  # fmt: skip
