@@ -1,5 +1,6 @@
-"""Darshan logs through `client.py --trace` (real orchestrator, server and client processes):
-a damaged log costs one record, and the report equals the one-process simulator's."""
+"""Darshan logs and SWF archives through `client.py --trace` (real orchestrator, server and
+client processes): a damaged log costs one record, reader options reach the report, and
+the report equals the one-process simulator's."""
 
 from __future__ import annotations
 
@@ -35,15 +36,30 @@ def test_damaged_log_is_skipped_and_both_paths_agree(site_factory, tmp_path):  #
     assert report["tt_requested_gb"] == 30.0 + 90.0  # stdout is not storage
     assert report["inputs"]["trace"]["format"] == "darshan"
     assert report["inputs"]["trace"]["options"] == {"skip_bad": True}
-    expected = one_process_skip_bad(logs, tmp_path / "one")
+    expected = one_process(tmp_path / "one", str(logs), "--skip-bad")
     assert out.read_bytes() == expected
 
 
-def one_process_skip_bad(logs: Path, out: Path) -> bytes:
+def test_swf_core_hour_model_reaches_both_reports(site_factory, tmp_path):  # noqa: F811
+    swf = Path(__file__).parent / "data" / "traces" / "archive.swf"
+    site = site_factory(DATA / "duo.yml", 1, ORCH_CFG)
+    out = tmp_path / "3.yml"
+    result = run_client(site.clients, "--trace", str(swf), "--gb-per-core-hour", "0.5",
+                        "--report", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = yaml.safe_load(out.read_text())
+    assert report["inputs"]["trace"]["options"]["gb_per_core_hour"] == 0.5
+    assert report["tt_requested_gb"] == round(0.5 * (64 * 600 + 32 * 7000 + 128 * 1800
+                                                     + 16 * 3600) / 3600, 6)  # fmt: skip
+    assert out.read_bytes() == one_process(tmp_path / "one", str(swf), "--gb-per-core-hour",
+                                           "0.5")  # fmt: skip
+
+
+def one_process(out: Path, *argv: str) -> bytes:
     from storalloc.sim import sweep
 
     code = sweep.main(["--system", str(DATA / "duo.yml"), "--orchestrator-config",
-                       str(ORCH_CFG), str(logs), "--skip-bad", "--report-dir", str(out), "-q",
+                       str(ORCH_CFG), *argv, "--report-dir", str(out), "-q",
                        "--jobs", "1"])  # fmt: skip
     assert code == 0
     (report,) = out.iterdir()
