@@ -205,3 +205,11 @@ def test_inputs_name_the_system_strategy_and_code(hand):
     assert inputs["system"]["disks_count"] == 2 and inputs["system"]["capacity_gb"] == 200.0
     other = replay(read_trace(DATA / "hand.csv"), system="pair.yml")["inputs"]["system"]
     assert other["sha256"] != inputs["system"]["sha256"]
+
+
+def test_small_figures_keep_two_significant_digits():
+    from storalloc.sim.report_text import percent, small
+
+    assert [percent(f) for f in (0.1235, 0.0001, 0.0000123, 0.0)] == [
+        "12.35 %", "0.01 %", "0.0012 %", "0 %"]  # fmt: skip
+    assert small(0.0036) == "0.0036" and small(2.0) == "2.00"

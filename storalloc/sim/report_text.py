@@ -7,7 +7,7 @@ from typing import Any
 
 from storalloc.sim.report_inputs import format_inputs
 
-__all__ = ["format_report", "format_time", "percent"]
+__all__ = ["format_report", "format_time", "percent", "small"]
 
 
 def format_time(ts: float | None) -> str:
@@ -17,14 +17,16 @@ def format_time(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def small(value: float) -> str:
+    """Two decimals, or two significant digits below 0.01 (so a tiny mean is not '0.00')."""
+    if value == 0:
+        return "0"
+    return f"{value:.2f}" if abs(value) >= 0.01 else f"{value:.2g}"
+
+
 def percent(fraction: float) -> str:
     """A fraction as a percentage that stays readable when small: 12.35 %, 0.0031 %, 0 %."""
-    value = fraction * 100
-    if value == 0:
-        return "0 %"
-    if abs(value) >= 0.01:
-        return f"{value:.2f} %"
-    return f"{value:.2g} %"
+    return f"{small(fraction * 100)} %"
 
 
 def _capacity_lines(r: dict[str, Any]) -> list[str]:
@@ -107,7 +109,7 @@ def _usage_row(label: str, s: dict) -> str:
     busy = s.get("busy_mean_capacity_utilisation", 0.0)
     return (
         f"{label:<24} {s['capacity_gb']:>12,.0f} {s['allocations_count']:>8,} "
-        f"{s['mean_allocations']:>10.2f} {s['max_allocations']:>9,} "
+        f"{small(s['mean_allocations']):>10} {s['max_allocations']:>9,} "
         f"{percent(s['mean_capacity_utilisation']):>9} {percent(busy):>9} "
         f"{percent(s['max_cap_utilisation']):>9}"
     )
