@@ -304,3 +304,19 @@ def test_missing_darshan_package_gives_a_clear_error(
     assert MISSING == (
         "reading Darshan logs needs the optional package 'darshan' (pip install darshan)"
     )
+
+
+# A worker that reads the request and never answers (libdarshan-util stuck in a loop).
+STUCK = (sys.executable, "-c", "import sys, time\nsys.stdin.readline()\ntime.sleep(3600)")
+
+
+def test_a_log_that_never_finishes_costs_that_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copy(log(EXAMPLE), tmp_path / "stuck.darshan")
+    monkeypatch.setattr(worker, "WORKER_COMMAND", STUCK)
+    monkeypatch.setattr(worker, "LOG_TIMEOUT", 0.5)
+    with worker.LogReader() as reader:
+        with pytest.raises(TraceError, match=r"did not finish reading it within 0\.5 s"):
+            reader.read(tmp_path / "stuck.darshan")
+        assert reader._proc is None  # killed and reaped; the next log gets a new worker

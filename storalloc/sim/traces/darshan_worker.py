@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -25,6 +26,9 @@ __all__ = ["LogReader", "main"]
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[3])  # the directory holding storalloc/
 # How the worker starts (tests start one whose pre-check is off, to make libdarshan crash).
 WORKER_COMMAND: tuple[str, ...] = (sys.executable, "-m", "storalloc.sim.traces.darshan_worker")
+# Seconds one log may take (the first one includes importing PyDarshan): a log that makes
+# libdarshan-util loop costs that log, not the run. Huge DXT logs take tens of seconds.
+LOG_TIMEOUT = 600.0
 
 
 class LogReader:
@@ -47,9 +51,18 @@ class LogReader:
         try:
             proc.stdin.write(json.dumps(str(path)) + "\n")
             proc.stdin.flush()
-            line = proc.stdout.readline()
         except OSError:  # the worker died before it read the request
-            line = ""
+            raise TraceError(path, None, self._crash()) from None
+        # One request, one answer line: nothing is left in the buffer between two logs, so
+        # waiting on the pipe itself is exact.
+        ready, _, _ = select.select([proc.stdout], [], [], LOG_TIMEOUT)
+        if not ready:
+            proc.kill()
+            self._crash()
+            problem = (f"damaged Darshan log: libdarshan-util did not finish reading it "
+                       f"within {LOG_TIMEOUT:g} s")  # fmt: skip
+            raise TraceError(path, None, problem)
+        line = proc.stdout.readline()
         if not line:
             raise TraceError(path, None, self._crash())
         return _decode(path, json.loads(line))
