@@ -119,8 +119,8 @@ def _check_modules(path: Path, header: HeaderInfo, modules: Mapping[str, object]
     part (module ids are renumbered between formats: compare counts)."""
     if len(modules) < len(header.modules):
         listed, read = len(header.modules), ", ".join(sorted(modules)) or "none"
-        problem = (f"damaged Darshan log: the header lists {listed} module(s), "
-                   f"libdarshan-util read {len(modules)} ({read})")  # fmt: skip
+        problem = (f"damaged Darshan log (or one from a newer Darshan): the header lists "
+                   f"{listed} module(s), libdarshan-util read {len(modules)} ({read})")  # fmt: skip
         raise TraceError(path, None, problem)
     for name, newest in KNOWN_VERSIONS.items():
         version = modules.get(name, {}).get("ver", 0)  # type: ignore[attr-defined]
