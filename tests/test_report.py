@@ -172,3 +172,44 @@ def test_peak_matches_brute_force(xs):
     expected_gb = max((sum(s for a, b, s in xs if a <= t < b) for t in instants), default=0.0)
     expected_n = max((sum(1 for a, b, _ in xs if a <= t < b) for t in instants), default=0)
     assert _peak(xs) == (expected_gb, expected_n)
+
+
+def test_sparse_trace_figures_over_the_busy_time():
+    # Two 1-hour requests of 50 GB, five years apart, on 200 GB: idle almost all the time.
+    year = 365 * 86400.0
+    records = [TraceRecord("a", T0, None, 3600.0, 50.0, "u"),
+               TraceRecord("b", T0 + 5 * year, None, 3600.0, 50.0, "u")]  # fmt: skip
+    report = replay(records)
+    assert report["mean_capacity_utilisation"] == 1.1e-05  # printed "0.00 %" before
+    assert report["busy_seconds"] == 7200.0
+    assert report["busy_mean_capacity_utilisation"] == 0.25  # 50 of 200 GB while busy
+    assert report["allocated_gb_hours"] == 100.0
+    text = format_report(report)
+    assert "while busy            mean 25.00 % over 0.08 days" in text
+    assert "mean 0.00 %" not in text and "capacity used         mean 0.0011 %" in text
+
+
+def test_busy_time_is_the_union_of_allocations():
+    from storalloc.sim.report import _busy_seconds
+
+    assert _busy_seconds([(0.0, 10.0, 1.0), (5.0, 20.0, 1.0), (30.0, 31.0, 1.0)]) == 21.0
+    assert _busy_seconds([(0.0, 10.0, 1.0), (2.0, 3.0, 1.0)]) == 10.0
+    assert _busy_seconds([]) == 0.0
+
+
+def test_inputs_name_the_system_strategy_and_code(hand):
+    import storalloc
+
+    inputs = hand["inputs"]
+    assert inputs["strategy"] == "first_fit" and inputs["code_version"] == storalloc.__version__
+    assert inputs["system"]["disks_count"] == 2 and inputs["system"]["capacity_gb"] == 200.0
+    other = replay(read_trace(DATA / "hand.csv"), system="pair.yml")["inputs"]["system"]
+    assert other["sha256"] != inputs["system"]["sha256"]
+
+
+def test_small_figures_keep_two_significant_digits():
+    from storalloc.sim.report_text import percent, small
+
+    assert [percent(f) for f in (0.1235, 0.0001, 0.0000123, 0.0)] == [
+        "12.35 %", "0.01 %", "0.0012 %", "0 %"]  # fmt: skip
+    assert small(0.0036) == "0.0036" and small(2.0) == "2.00"

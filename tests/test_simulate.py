@@ -152,3 +152,47 @@ def test_progress_on_a_terminal_redraws_one_line():
     text = out.getvalue()
     assert text.startswith("\rreplay [####] 100.0% 4/4") and text.endswith("\n")
     assert text.count("\n") == 1
+
+
+def test_report_records_its_inputs(capsys, tmp_path):
+    import hashlib
+
+    import storalloc
+
+    swf = ROOT / "tests" / "data" / "traces" / "archive.swf"
+    code, out, _ = run("--system", DUO, "--strategy", "first_fit", str(swf), "--gb-per-core-hour",
+                       "2", "--report-dir", str(tmp_path), "-q", capsys=capsys)  # fmt: skip
+    assert code == 0
+    inputs = yaml.safe_load((tmp_path / "duo-first_fit.yml").read_text())["inputs"]
+    assert inputs["trace"] == {
+        "path": str(swf), "sha256": hashlib.sha256(swf.read_bytes()).hexdigest(),
+        "format": "swf", "options": {"gb_per_core_hour": 2.0, "gb_per_proc": 1.0,
+                                     "skip_bad": False},
+    }  # fmt: skip
+    assert inputs["strategy"] == "first_fit" and inputs["code_version"] == storalloc.__version__
+    assert inputs["system"]["nodes_count"] == 1 and inputs["system"]["capacity_gb"] == 200.0
+    assert len(inputs["system"]["sha256"]) == 64
+    assert f"trace    {swf} (swf; gb_per_core_hour=2.0" in out
+    assert f"storalloc {storalloc.__version__}" in out
+
+
+def test_damaged_darshan_log_is_skipped_and_counted(capsys, tmp_path, monkeypatch):
+    from storalloc.sim.traces import darshan_worker
+    from tests.darshan_writer import Job, Writer
+    from tests.test_traces_darshan import UNCHECKED
+
+    writer = Writer()
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    good = writer.write(logs / "good.darshan", Job(), {"POSIX": {"A": 10 * 10**9}})
+    (logs / "cut.darshan").write_bytes(good.read_bytes()[:1330])  # libdarshan crashes on it
+    monkeypatch.setattr(darshan_worker, "WORKER_COMMAND", UNCHECKED)  # no pre-check
+    code, _, err = run("--system", DUO, str(logs), capsys=capsys)
+    assert code == 1  # without --skip-bad: a clear error, no traceback
+    assert f"simulate: error: {logs / 'cut.darshan'}: damaged Darshan log" in err
+    code, _, err = run("--system", DUO, str(logs), "--skip-bad", "--report-dir",
+                         str(tmp_path / "r"), capsys=capsys)  # fmt: skip
+    assert code == 0 and "libdarshan-util crashed reading it" in err
+    report = yaml.safe_load((tmp_path / "r" / "duo-worst_case.yml").read_text())
+    assert report["requests_count"] == 1 and report["skipped_bad_records_count"] == 1
+    assert report["inputs"]["trace"]["format"] == "darshan"

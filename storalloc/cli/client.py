@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="skip malformed records (reported) instead of stopping")
     trace.add_argument("--gb-per-proc", type=float, default=1.0,
                        help="SWF capacity model: GB per allocated processor")
+    trace.add_argument("--gb-per-core-hour", type=float, metavar="GB",
+                       help="SWF capacity model instead: GB per processor-hour of run time")
     trace.add_argument("--report", metavar="FILE", help="write the replay report (.yml/.json)")
     add_verbosity(parser)
     return parser

@@ -36,6 +36,7 @@ def replay_command(link: Link, args: argparse.Namespace, user: str) -> int:
         records, stats = read_trace_with_stats(
             args.trace, args.trace_format, skip_bad=args.skip_bad,
             gb_per_proc=args.gb_per_proc, on_skip=_warn_skip,
+            gb_per_core_hour=getattr(args, "gb_per_core_hour", None),
         )  # fmt: skip
     except (TraceError, ValueError) as exc:
         say_error(str(exc))

@@ -13,10 +13,22 @@ import json
 import math
 import os
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from storalloc.core.jobs import Job, State
+from storalloc.sim.report_inputs import add_trace_source, run_inputs
+from storalloc.sim.report_text import format_report, format_time
+
+__all__ = [
+    "add_trace_stats",
+    "build_report",
+    "dump_report",
+    "format_report",
+    "format_time",
+    "held_intervals",
+    "report_format",
+    "write_report",
+]
 
 DIGITS = 6  # 1 µs, 1 kB, 1 ppm: far below what the inputs mean, far above float dust
 PERCENTILES = (50, 90, 99)
@@ -34,6 +46,7 @@ def build_report(scheduler: Any, finished: Sequence[Job]) -> dict[str, Any]:
     first, last = _span(jobs, held)
     span = last - first if jobs else 0.0
     report: dict[str, Any] = {
+        "inputs": run_inputs(scheduler),
         "strategy": getattr(scheduler.strategy, "name", type(scheduler.strategy).__name__),
         "split_threshold_gb": _num(scheduler.block_size),
         **_counts(jobs, granted),
@@ -160,6 +173,8 @@ def _stats(intervals: list[Interval], capacity: float, span: float) -> dict[str,
     gb_seconds = math.fsum(size * (stop - start) for start, stop, size in intervals)
     busy_seconds = math.fsum(stop - start for start, stop, _ in intervals)
     mean_gb = gb_seconds / span if span > 0 else 0.0
+    busy = _busy_seconds(intervals)
+    busy_gb = gb_seconds / busy if busy > 0 else 0.0
     return {
         "capacity_gb": _num(capacity),
         "allocations_count": len(intervals),
@@ -169,7 +184,24 @@ def _stats(intervals: list[Interval], capacity: float, span: float) -> dict[str,
         "max_used_gb": _num(peak_gb),
         "mean_capacity_utilisation": _num(mean_gb / capacity if capacity else 0.0),
         "max_cap_utilisation": _num(peak_gb / capacity if capacity else 0.0),
+        # Over the time something was allocated: a long, mostly idle trace (years of
+        # Darshan logs) otherwise shows only 0.00 %.
+        "busy_seconds": _num(busy),
+        "busy_mean_used_gb": _num(busy_gb),
+        "busy_mean_capacity_utilisation": _num(busy_gb / capacity if capacity else 0.0),
+        "allocated_gb_hours": _num(gb_seconds / 3600),
     }
+
+
+def _busy_seconds(intervals: list[Interval]) -> float:
+    """Length of the union of the intervals: the time at least one was present."""
+    total, stop = 0.0, -math.inf
+    for start, end, _ in sorted(intervals):
+        if end <= stop:
+            continue
+        total += end - max(start, stop)
+        stop = end
+    return total
 
 
 def _usage(cluster: Any, held: Sequence[Held], span: float) -> dict[str, Any]:
@@ -201,6 +233,9 @@ def _usage(cluster: Any, held: Sequence[Held], span: float) -> dict[str, Any]:
         "max_used_gb": site["max_used_gb"],
         "mean_capacity_utilisation": site["mean_capacity_utilisation"],
         "max_cap_utilisation": site["max_cap_utilisation"],
+        "busy_seconds": site["busy_seconds"],
+        "busy_mean_capacity_utilisation": site["busy_mean_capacity_utilisation"],
+        "allocated_gb_hours": site["allocated_gb_hours"],
         "nodes": nodes,
         "disks": disks,
     }
@@ -214,9 +249,12 @@ def _num(value: float) -> float:
 
 def add_trace_stats(report: dict[str, Any], stats: Any) -> dict[str, Any]:
     """Add what the trace reader left out (a `storalloc.sim.traces.TraceStats`): bad records
-    skipped with --skip-bad, and jobs that stored nothing."""
+    skipped with --skip-bad, jobs that stored nothing, Darshan logs with a partial module;
+    and which trace it read (`inputs.trace`)."""
     report["skipped_bad_records_count"] = stats.skipped_bad
     report["skipped_empty_records_count"] = stats.skipped_zero
+    report["partial_logs_count"] = getattr(stats, "partial_logs", 0)
+    add_trace_source(report, getattr(stats, "source", None))
     return report
 
 
@@ -248,70 +286,3 @@ def write_report(report: dict[str, Any], path: str | os.PathLike[str]) -> None:
     text = dump_report(report, report_format(path))
     with open(path, "w", encoding="utf-8") as stream:
         stream.write(text)
-
-
-def format_time(ts: float | None) -> str:
-    """Epoch seconds as ISO-8601 UTC ('-' for None)."""
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def format_report(report: dict[str, Any]) -> str:
-    """A human-readable table of the report."""
-    r = report
-    wait = r["wait_time_minutes"]
-    pct = r["mean_capacity_utilisation"] * 100, r["max_cap_utilisation"] * 100
-    lines = [
-        f"Replay report: strategy {r['strategy']}, split threshold {r['split_threshold_gb']:g} GB,"
-        f" {r['nodes_count']} node(s), {r['disks_count']} disk(s),"
-        f" {r['total_capacity_gb']:,.0f} GB",
-        f"  requests              {r['requests_count']:>10,}",
-        f"  granted               {r['granted_requests_count']:>10,}",
-        f"  refused               {r['refused_requests_count']:>10,}",
-        *[f"    {n:>8,}  {why}" for why, n in sorted(r["refused_reasons"].items())],
-        f"  failed / cancelled    {r['failed_requests_count']:>10,} / "
-        f"{r['cancelled_requests_count']:,}",
-        f"  split (> 1 part)      {r['split_requests_count']:>10,}   ({r['parts_count']:,} parts)",
-        f"  delayed               {r['delayed_requests_count']:>10,}   total "
-        f"{r['tt_delay_time_minutes']:,.1f} min",
-        f"  wait (min)            p50 {wait['p50']:,.1f}  p90 {wait['p90']:,.1f}  "
-        f"p99 {wait['p99']:,.1f}  max {wait['max']:,.1f}  mean {wait['mean']:,.2f}",
-        f"  max concurrent        {r['max_concurrent_allocations']:>10,}",
-        f"  allocated GB          {r['tt_allocated_gb']:>14,.1f} of {r['tt_requested_gb']:,.1f}"
-        " requested",
-        f"  capacity used         mean {pct[0]:.2f} %  peak {pct[1]:.2f} %",
-        f"  simulated span        {format_time(r['sim_first_ts'])} .. "
-        f"{format_time(r['sim_last_ts'])} ({r['sim_duration'] / 86400:,.2f} days)",
-    ]
-    if r.get("skipped_bad_records_count") or r.get("skipped_empty_records_count"):
-        lines.append(
-            f"  trace records skipped {r.get('skipped_bad_records_count', 0):>10,} bad, "
-            f"{r.get('skipped_empty_records_count', 0):,} storing nothing"
-        )
-    if r.get("unfinished_requests_count"):
-        lines.append(f"  unfinished            {r['unfinished_requests_count']:>10,}")
-    lines += ["", *_usage_table(r["nodes"], r["disks"])]
-    return "\n".join(lines)
-
-
-def _usage_table(nodes: list[dict], disks: list[dict]) -> list[str]:
-    head = (f"{'node/disk':<24} {'capacity GB':>12} {'allocs':>8} {'mean alloc':>10} "
-            f"{'max alloc':>9} {'mean used':>9} {'peak used':>9}")  # fmt: skip
-    rows = [head, "-" * len(head)]
-    by_node: dict[str, list[dict]] = {}
-    for disk in disks:
-        by_node.setdefault(disk["node"], []).append(disk)
-    for node in nodes:
-        rows.append(_usage_row(node["node"], node))
-        for disk in by_node.get(node["node"], []):
-            rows.append(_usage_row(f"  disk {disk['disk']}", disk))
-    return rows
-
-
-def _usage_row(label: str, s: dict) -> str:
-    return (
-        f"{label:<24} {s['capacity_gb']:>12,.0f} {s['allocations_count']:>8,} "
-        f"{s['mean_allocations']:>10.2f} {s['max_allocations']:>9,} "
-        f"{s['mean_capacity_utilisation'] * 100:>8.2f}% {s['max_cap_utilisation'] * 100:>8.2f}%"
-    )

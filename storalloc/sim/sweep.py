@@ -29,6 +29,7 @@ from storalloc.config.loader import (
 )
 from storalloc.sim.replay import make_node, new_simulation
 from storalloc.sim.report import add_trace_stats, build_report, format_report, write_report
+from storalloc.sim.report_text import percent
 from storalloc.sim.traces import FORMATS, TraceError, TraceRecord, TraceStats, read_trace_with_stats
 
 PROG = "simulate"
@@ -82,11 +83,12 @@ def run_task(task: SimTask, records: Sequence[TraceRecord], stats: TraceStats) -
     report = add_trace_stats(build_report(sim.scheduler, sim.finished), stats)
     seconds = time.perf_counter() - began
     if task.plot_dir is not None:
-        from storalloc.sim.plot import plot_replay
+        from storalloc.sim.plot import plot_replay, plot_title
 
         jobs = [*sim.finished, *sim.scheduler.jobs.values()]
         path = Path(task.plot_dir) / f"{file_stem(task)}.png"
-        plot_replay(jobs, sim.scheduler.cluster, path, f"{task.label} — {task.strategy}")
+        title = plot_title(task.label, task.strategy, report)
+        plot_replay(jobs, sim.scheduler.cluster, path, title)
     return SimResult(task, report, seconds)
 
 
@@ -145,8 +147,9 @@ COLUMNS = (
     ("p99 wait min", ">", lambda r, t: f"{r['wait_time_minutes']['p99']:,.1f}"),
     ("max conc", ">", lambda r, t: f"{r['max_concurrent_allocations']:,}"),
     ("allocated GB", ">", lambda r, t: f"{r['tt_allocated_gb']:,.1f}"),
-    ("mean use", ">", lambda r, t: f"{r['mean_capacity_utilisation'] * 100:.2f}%"),
-    ("peak use", ">", lambda r, t: f"{r['max_cap_utilisation'] * 100:.2f}%"),
+    ("mean use", ">", lambda r, t: percent(r["mean_capacity_utilisation"])),
+    ("busy use", ">", lambda r, t: percent(r.get("busy_mean_capacity_utilisation", 0.0))),
+    ("peak use", ">", lambda r, t: percent(r["max_cap_utilisation"])),
 )
 
 
@@ -185,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="skip malformed records (reported) instead of stopping")
     parser.add_argument("--gb-per-proc", type=float, default=1.0,
                         help="SWF capacity model: GB per allocated processor")
+    parser.add_argument("--gb-per-core-hour", type=float, metavar="GB",
+                        help="SWF capacity model instead: GB per processor-hour of run time")
     parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
                         help="simulations run in parallel (default: number of CPUs)")
     parser.add_argument("--report-dir", metavar="DIR",
@@ -217,6 +222,7 @@ def _prepare(args: argparse.Namespace) -> tuple[list[SimTask], list[TraceRecord]
         require_matplotlib()
     records, stats = read_trace_with_stats(
         args.trace, args.trace_format, skip_bad=args.skip_bad, gb_per_proc=args.gb_per_proc,
+        gb_per_core_hour=args.gb_per_core_hour,
         on_skip=lambda exc: error(PROG, f"skipping bad record: {exc}"),
     )  # fmt: skip
     tasks = [

@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import yaml
 
@@ -59,10 +59,14 @@ class TraceError(Exception):
 
 @dataclass(slots=True)
 class TraceStats:
-    """What a read left out: jobs with nothing to store, and bad records skipped."""
+    """What a read left out: jobs with nothing to store, and bad records skipped; and
+    how many Darshan logs had a partial module (possibly under-counted, kept)."""
 
     skipped_zero: int = 0
     skipped_bad: int = 0
+    partial_logs: int = 0
+    # What was read (storalloc.sim.traces.source.describe_source), for the report.
+    source: dict[str, Any] | None = None
 
 
 OnSkip = Callable[[TraceError], None]
@@ -102,6 +106,10 @@ class Collector:
     def zero(self) -> None:
         """Count a job that stored nothing: silently left out of the trace."""
         self.stats.skipped_zero += 1
+
+    def partial(self, is_partial: bool = True) -> None:
+        """Count a record whose source was incomplete (kept, with a warning)."""
+        self.stats.partial_logs += int(is_partial)
 
     def result(self) -> tuple[list[TraceRecord], TraceStats]:
         """The records sorted by (submit, id), and the statistics."""

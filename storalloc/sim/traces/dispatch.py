@@ -17,6 +17,7 @@ from storalloc.sim.traces.base import (
     open_binary,
 )
 from storalloc.sim.traces.darshan_format import byte_order
+from storalloc.sim.traces.source import describe_source
 
 __all__ = ["FORMATS", "guess_format", "read_trace", "read_trace_with_stats"]
 
@@ -90,12 +91,13 @@ def read_trace_with_stats(
     *,
     skip_bad: bool = False,
     gb_per_proc: float = 1.0,
+    gb_per_core_hour: float | None = None,
     on_skip: OnSkip | None = None,
 ) -> tuple[list[TraceRecord], TraceStats]:
-    """Like :func:`read_trace`, also returning how many jobs were skipped and why."""
+    """Like :func:`read_trace`, also returning what was skipped and why, and
+    ``stats.source``: the path, its sha256, the format and the reader options."""
     path = Path(path)
-    if not gb_per_proc > 0:
-        raise ValueError(f"gb_per_proc: expected a number of GB > 0, got {gb_per_proc!r}")
+    model = swf.SwfModel(gb_per_proc, gb_per_core_hour)  # ValueError when not > 0
     if not path.exists():
         raise TraceError(path, None, "no such file or directory")
     if fmt is None:
@@ -111,10 +113,22 @@ def read_trace_with_stats(
     elif fmt == "native-csv":
         native.read_csv(path, sink)
     elif fmt == "swf":
-        swf.read_swf(path, sink, gb_per_proc=gb_per_proc)
+        swf.read_swf(path, sink, model=model)
     else:
         darshan_logs.read_darshan(path, sink)
-    return sink.result()
+    records, stats = sink.result()
+    stats.source = describe_source(path, fmt, _options(fmt, skip_bad, model))
+    return records, stats
+
+
+def _options(fmt: str, skip_bad: bool, model: swf.SwfModel) -> dict[str, object]:
+    """The reader options that shaped the records (the SWF model only for SWF)."""
+    options: dict[str, object] = {"skip_bad": skip_bad}
+    if fmt == "swf":
+        options["gb_per_proc"] = model.gb_per_proc
+        if model.gb_per_core_hour is not None:
+            options["gb_per_core_hour"] = model.gb_per_core_hour
+    return options
 
 
 def read_trace(
@@ -123,6 +137,7 @@ def read_trace(
     *,
     skip_bad: bool = False,
     gb_per_proc: float = 1.0,
+    gb_per_core_hour: float | None = None,
     on_skip: OnSkip | None = None,
 ) -> list[TraceRecord]:
     """Read a trace into records sorted by (submit, id).
@@ -130,9 +145,11 @@ def read_trace(
     ``fmt`` is one of FORMATS, or None to guess it (a directory is Darshan logs).
     The first bad record raises TraceError naming the file and line, unless
     ``skip_bad``: then it goes to ``on_skip`` (default: a logged warning) and is left
-    out. ``gb_per_proc`` is the SWF capacity model (GB per processor).
+    out. ``gb_per_proc`` and ``gb_per_core_hour`` are the SWF capacity model (GB per
+    processor, or per processor-hour of run time when given).
     """
     records, _ = read_trace_with_stats(
-        path, fmt, skip_bad=skip_bad, gb_per_proc=gb_per_proc, on_skip=on_skip
-    )
+        path, fmt, skip_bad=skip_bad, gb_per_proc=gb_per_proc,
+        gb_per_core_hour=gb_per_core_hour, on_skip=on_skip,
+    )  # fmt: skip
     return records
