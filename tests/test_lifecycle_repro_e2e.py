@@ -15,7 +15,7 @@ import zmq
 
 from storalloc.wire import protocol as p
 from storalloc.wire.transport import Dealer
-from tests.procs import CLIENT_CFG, Proc, run_client, start_orchestrator
+from tests.procs import CLIENT_CFG, WAIT, Proc, run_client, start_orchestrator
 from tests.test_lifecycle_e2e import GRANTED, Site, output
 
 pytestmark = pytest.mark.e2e
@@ -106,7 +106,8 @@ def test_a_failed_setup_on_a_one_disk_site_is_retried_on_the_same_disk(solo):
         assert [m.attempt for m in server.asked] == [1, 2]
         assert {m.disk for m in server.asked} == {0}
         orch.wait_for("no other disk can take it: retrying in 0.2 s")
-        assert client.stop() == 0
+        assert client.proc.wait(timeout=WAIT) == 0
+        client.stop()
     finally:
         server.close()
 
@@ -119,7 +120,8 @@ def test_setups_that_keep_failing_end_the_job_with_the_reason(solo):
     try:
         server.serve(3)  # max_setup_attempts
         client.wait_for("setting up the export failed: lvcreate: insufficient free space")
-        assert client.stop() == 1
+        assert client.proc.wait(timeout=WAIT) == 1
+        client.stop()
         info = json.loads(run_client(clients, "--show", "0", "--json").stdout)
         assert info["state"] == "FAILED" and info["reason_code"] == "setup_failed"
         orch.wait_for("end job=0 user=alice state=FAILED code=setup_failed")
