@@ -134,7 +134,7 @@ def test_state_dir_that_is_a_file_is_a_clear_error(tmp_path):
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
 def test_state_dir_not_writable_is_a_clear_error(tmp_path):
     (tmp_path / "ro").mkdir(mode=0o500)
-    with pytest.raises(StoreError, match="cannot create it|not writable"):
+    with pytest.raises(StoreError, match=r"cannot create it|not writable"):
         Store(tmp_path / "ro" / "sub" / "s.db")
 
 
