@@ -19,6 +19,7 @@ from storalloc.config.checks import (
     NON_EMPTY,
     NQN_PREFIX,
     TEXT,
+    USER_PATH,
     VG_NAME,
     endpoint,
     integer,
@@ -30,6 +31,7 @@ from storalloc.config.checks import (
 from storalloc.config.schema import (
     ConfigError,
     Invalid,
+    Leaf,
     ListOf,
     Nullable,
     Record,
@@ -78,6 +80,14 @@ class OrchestratorConfig:
     admins: tuple[str, ...] = ("root",)
     max_request_gb: float = 1e9
     state_file: str | None = None
+    # Trust and durability (doc/security.md); null paths mean defaults under state_dir.
+    state_dir: str | None = None  # null: /var/lib/storalloc (root), ~/.local/state/storalloc
+    database: str | None = None  # null: <state_dir>/storalloc.db
+    keys: str | None = None  # directory of the orchestrator's CURVE key pair (created)
+    server_keys: str = "any"  # allow-list directory of servers' public keys, or any
+    encrypt_clients: bool = False  # CURVE (encryption) on the client socket too
+    user_auth: str = "none"  # how users are identified: munge, or none (laptop demo only)
+    munge_socket: str | None = None  # null: munged's default socket
     source: str | None = field(default=None, compare=False)  # file it was loaded from
 
 
@@ -93,6 +103,8 @@ class ServerConfig:
     nqn_prefix: str = "nqn.2026-11.io.storalloc"
     heartbeat_interval: float = 5.0
     command_timeout: float = 30.0
+    keys: str | None = None  # directory of this server's CURVE key pair (created)
+    orchestrator_key: str | None = None  # null: the local orchestrator's default key
     source: str | None = field(default=None, compare=False)
 
 
@@ -103,6 +115,9 @@ class ClientConfig:
     orchestrator: str = "tcp://127.0.0.1:35000"
     timeout: float = 5.0
     hostnqn_file: str = "/etc/nvme/hostnqn"
+    user_auth: str = "none"  # munge: send a MUNGE credential with each request
+    munge_socket: str | None = None
+    orchestrator_key: str | None = None  # the orchestrator's public key: CURVE on; null: off
     source: str | None = field(default=None, compare=False)
 
 
@@ -191,6 +206,11 @@ def _check_node(values: dict[str, Any], key: str) -> None:
 # ---- schemas --------------------------------------------------------------------
 
 _SECONDS = positive("seconds")
+_AUTH = one_of("munge", "none")
+_ALLOW = Leaf(
+    "any, or an absolute directory path (allow-list of server public keys)",
+    lambda v: v == "any" or USER_PATH.test(v),
+)
 
 
 def _orchestrator_schema(strategy_names: Collection[str] | None) -> Record:
@@ -208,6 +228,13 @@ def _orchestrator_schema(strategy_names: Collection[str] | None) -> Record:
             "admins": ListOf(NON_EMPTY, "a list of user names"),
             "max_request_gb": positive("GB"),
             "state_file": Nullable(NON_EMPTY),
+            "state_dir": Nullable(USER_PATH),
+            "database": Nullable(USER_PATH),
+            "keys": Nullable(USER_PATH),
+            "server_keys": _ALLOW,
+            "encrypt_clients": BOOLEAN,
+            "user_auth": _AUTH,
+            "munge_socket": Nullable(USER_PATH),
         },
         finish=_check_orchestrator,
     )
@@ -224,6 +251,8 @@ _SERVER = Record(
         "nqn_prefix": NQN_PREFIX,
         "heartbeat_interval": _SECONDS,
         "command_timeout": _SECONDS,
+        "keys": Nullable(USER_PATH),
+        "orchestrator_key": Nullable(USER_PATH),
     },
 )
 
@@ -233,6 +262,9 @@ _CLIENT = Record(
         "orchestrator": endpoint(bind=False),
         "timeout": _SECONDS,
         "hostnqn_file": NON_EMPTY,
+        "user_auth": _AUTH,
+        "munge_socket": Nullable(USER_PATH),
+        "orchestrator_key": Nullable(USER_PATH),
     },
 )
 

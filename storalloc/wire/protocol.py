@@ -19,6 +19,7 @@ from typing import Any, ClassVar, TypeVar, Union
 VERSION = b"storalloc/1"
 MAX_BODY = 8 * 1024 * 1024  # a full job listing of a busy site fits; a stray blob does not
 MAX_SIZE_GB = 1e12  # 1 ZB: anything larger is a typo or an attack, not a request
+MAX_DEPTH = 32  # nesting of a valid message is far below; deeper is an attack on the parser
 
 
 class ProtocolError(Exception):
@@ -120,9 +121,26 @@ def decode(frames: list[bytes]) -> Message:
         data = json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise ProtocolError("bad_json", f"{kind} body is not valid JSON: {exc}") from None
+    except RecursionError:
+        data = None  # deeper than Python's parser goes: certainly deeper than MAX_DEPTH
+    if data is None or _too_deep(data):
+        raise ProtocolError("bad_json", f"{kind} body is nested deeper than {MAX_DEPTH} levels")
     if not isinstance(data, dict):
         raise ProtocolError("bad_json", f"{kind} body must be a JSON object")
     return _build(cls, data)
+
+
+def _too_deep(data: Any) -> bool:
+    """Whether containers nest deeper than MAX_DEPTH (iterative: no recursion to exhaust)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                return True
+            items = value.values() if isinstance(value, dict) else value
+            stack.extend((v, depth + 1) for v in items if isinstance(v, dict | list))
+    return False
 
 
 def _build(cls: type[Message], data: dict[str, Any]) -> Message:
@@ -170,6 +188,7 @@ class AllocRequest(Message):
     stripes: int = 1
     immediate: float | None = None  # give up if not granted within this many seconds
     hostnqn: str | None = None
+    credential: str = ""  # MUNGE credential (auth: munge); the user is taken from it
 
     def check(self) -> None:
         _positive(self.kind, "size_gb", self.size_gb, MAX_SIZE_GB)
@@ -213,6 +232,7 @@ class JobRequest(Message):
     request_id: str
     user: str
     job_id: int
+    credential: str = ""
 
     def check(self) -> None:
         if self.job_id < 0:
@@ -238,6 +258,7 @@ class Release(JobRequest):
 class ListJobs(Message):
     request_id: str
     user: str
+    credential: str = ""
 
 
 @message("show_job")
@@ -255,6 +276,22 @@ class DrainNode(Message):
     user: str
     node: int
     drain: bool = True
+    credential: str = ""
+
+    def check(self) -> None:
+        if self.node < 0:
+            raise ProtocolError("bad_field", f"{self.kind}: field 'node' must be >= 0")
+
+
+@message("remove_node")
+@dataclass(frozen=True, slots=True)
+class RemoveNode(Message):
+    """An admin forgets a node that is down and holds no job, and the key bound to its name."""
+
+    request_id: str
+    user: str
+    node: int
+    credential: str = ""
 
     def check(self) -> None:
         if self.node < 0:
@@ -265,6 +302,7 @@ class DrainNode(Message):
 @dataclass(frozen=True, slots=True)
 class ListNodes(Message):
     request_id: str
+    credential: str = ""
 
 
 # --- orchestrator → client ------------------------------------------------------------------
