@@ -25,6 +25,7 @@ from storalloc.orchestrator.timeline import Bar, NodeRows, render_timeline, term
 from storalloc.sim.replay import ReplayOrderError, submit_at
 from storalloc.strategies.base import Strategy
 from storalloc.wire import protocol as p
+from storalloc.wire.security import CredentialError, OrchestratorSecurity, peer_key
 from storalloc.wire.transport import Router, drain_fd
 
 log = logging.getLogger(__name__)
@@ -61,10 +62,17 @@ class Orchestrator:
         report_builder: Callable[[Scheduler, list[Job]], dict] | None = None,
         state_file: str | None = None,
         context: zmq.Context | None = None,
+        security: OrchestratorSecurity | None = None,
     ) -> None:
         self.ctx = context or zmq.Context.instance()
-        self.clients = Router(self.ctx, client_endpoint)
-        self.servers = Router(self.ctx, server_endpoint)
+        self.security = security
+        self._peer: str | None = None  # CURVE key of the peer whose message is in hand
+        if security is not None:
+            security.start(self.ctx)
+        self.clients = Router(self.ctx, client_endpoint,
+                              curve=security.client_curve if security else None)
+        self.servers = Router(self.ctx, server_endpoint,
+                              curve=security.server_curve if security else None)
         self.simulate = simulate
         self.clock: Clock = VirtualClock() if simulate else LiveClock()
         self.timers = TimerQueue()  # scheduler time: virtual in simulation
@@ -97,6 +105,8 @@ class Orchestrator:
     def close(self) -> None:
         self.clients.close()
         self.servers.close()
+        if self.security is not None:
+            self.security.stop()
 
     # --- loop --------------------------------------------------------------------------
 
@@ -136,17 +146,18 @@ class Orchestrator:
 
     def _drain(self, router: Router, handle: Callable[[bytes, list[bytes]], None]) -> None:
         for _ in range(1000):  # bounded, so one busy socket cannot starve the other
-            try:
-                frames = router.socket.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
+            got = router.recv_nowait()
+            if got is None:
                 return
+            address, frames, last = got
+            self._peer = peer_key(last)
             try:
-                handle(frames[0], frames[1:])
+                handle(address, frames)
             except Exception:
                 # A bug must cost one request, not the site: log it, answer, go on serving.
                 log.exception("internal error while handling a message from %s",
-                              frames[0].hex())
-                router.send(frames[0], p.Error(code="internal", message="internal error in "
+                              address.hex())
+                router.send(address, p.Error(code="internal", message="internal error in "
                             "the orchestrator; see its log"))
 
     def _housekeeping(self) -> None:
@@ -183,6 +194,14 @@ class Orchestrator:
         if msg is None:
             return
         request_id = getattr(msg, "request_id", None)
+        if self.security is not None:
+            try:
+                msg = self.security.identify(msg)  # the user comes from MUNGE, not the message
+            except CredentialError as exc:
+                log.warning("client %s refused: %s", address.hex(), exc)
+                self.clients.send(address, p.Error(code=exc.code, message=str(exc),
+                                                   request_id=request_id))
+                return
         if not isinstance(msg, p.ListJobs | p.ShowJob | p.ListNodes):
             self._dirty = True
         try:
@@ -217,6 +236,8 @@ class Orchestrator:
                     request_id=msg.request_id, nodes=s.nodes_info(), simulate=self.simulate,
                     submitted=s.next_id, now=s.clock.now(),
                 )
+            case p.RemoveNode():
+                return self._remove_node(msg)
             case p.TraceSubmit():
                 return self._trace_submit(msg)
             case p.TraceEnd():
@@ -225,6 +246,20 @@ class Orchestrator:
             code="unexpected", message=f"{msg.kind} is not a client request",
             request_id=getattr(msg, "request_id", None),
         )  # fmt: skip
+
+    def _remove_node(self, msg: p.RemoveNode) -> p.Message:
+        s = self.scheduler
+        if msg.user not in s.admins:
+            raise SchedulerError("permission_denied", "permission denied: only admins remove "
+                                 "nodes")  # fmt: skip
+        remove = getattr(s, "remove_node", None)
+        if remove is None:  # the scheduler's side arrives with the lifecycle rewrite
+            raise SchedulerError("not_supported", "this orchestrator cannot remove nodes yet")
+        name = s.cluster.nodes[msg.node].name if msg.node < len(s.cluster.nodes) else None
+        text = remove(msg.node, msg.user)
+        if name is not None and self.security is not None:
+            self.security.node_keys.forget(name)
+        return p.Done(request_id=msg.request_id, text=text)
 
     def _trace_submit(self, msg: p.TraceSubmit) -> p.Message:
         if not isinstance(self.clock, VirtualClock):
@@ -258,6 +293,9 @@ class Orchestrator:
         if not isinstance(msg, p.Heartbeat):
             self._dirty = True
         match msg:
+            case p.Register() if (refused := self._name_refused(msg.name, address)) is not None:
+                log.warning("server %s refused: %s", address.hex(), refused[1])
+                self.servers.send(address, p.Error(code=refused[0], message=refused[1]))
             case p.Register():
                 joining = build_node(msg.name, msg.hostname, msg.network_bw, msg.disks)
                 index = self.scheduler.register_node(joining, address, msg.exports)
@@ -267,6 +305,9 @@ class Orchestrator:
                 self.servers.send(address, p.Reregister(reason="unknown or expired server"))
             case p.Heartbeat():
                 pass
+            case p.Allocated() | p.AllocFailed() if not self._holds(node, msg.job_id, msg.part):
+                log.warning("node %d reported on job %d part %d, which it does not hold; "
+                            "ignored", node, msg.job_id, msg.part)  # fmt: skip
             case p.Allocated():
                 if not self.scheduler.part_ready(
                     msg.job_id, msg.part, msg.export_id, msg.connection
@@ -281,6 +322,29 @@ class Orchestrator:
                 self.servers.send(
                     address, p.Error(code="unexpected", message=f"{msg.kind} is not for servers")
                 )
+
+    def _name_refused(self, name: str, address: bytes) -> tuple[str, str] | None:
+        """(code, reason) when the peer in hand may not register `name`, else None: another
+        key holds the name, or another live connection does (two servers, one name)."""
+        if self.security is not None:
+            refusal = self.security.node_keys.check(name, self._peer)
+            if refusal is not None:
+                return "name_taken", refusal
+        known = self.scheduler.cluster.node_index(name)
+        if known is None or known not in self.last_seen:
+            return None
+        holder = self.scheduler.node_address.get(known)
+        if holder is None or holder == address:
+            return None
+        return "name_in_use", (f"node name {name!r} is in use by a live server; this one is "
+                               f"refused until that one stops or times out")  # fmt: skip
+
+    def _holds(self, node: int, job_id: int, part: int) -> bool:
+        """Whether `node` was asked to set up that part: others' reports are forgeries."""
+        job = self.scheduler.jobs.get(job_id)
+        if job is None or not 0 <= part < len(job.extents):
+            return True  # unknown job: the scheduler answers it (a teardown order)
+        return job.extents[part].node == node
 
     # --- debug drawing -----------------------------------------------------------------
 

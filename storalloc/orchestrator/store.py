@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from storalloc.config.paths import StateDirError, default_state_dir, prepare_state_dir
 from storalloc.core import jobs as jobs_module
 from storalloc.core.cluster import Extent
 from storalloc.core.jobs import Job
@@ -50,7 +51,7 @@ CREATE TABLE IF NOT EXISTS requests (
 """
 
 
-class StoreError(Exception):
+class StoreError(StateDirError):
     """The store cannot be opened or written; the message names the path and the cause."""
 
 
@@ -62,28 +63,6 @@ class Saved:
     jobs: list[Job] = field(default_factory=list)
     nodes: list[dict[str, Any]] = field(default_factory=list)  # name, index, key, data
     requests: dict[tuple[str, str], int | None] = field(default_factory=dict)
-
-
-def default_state_dir() -> Path:
-    """/var/lib/storalloc for root, else $XDG_STATE_HOME/storalloc (~/.local/state)."""
-    if os.geteuid() == 0:
-        return Path("/var/lib/storalloc")
-    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
-    return Path(base) / "storalloc"
-
-
-def prepare_state_dir(path: str | os.PathLike[str]) -> Path:
-    """Create `path` (mode 0700) if missing and check it is a writable directory."""
-    path = Path(path).expanduser()
-    if path.exists() and not path.is_dir():
-        raise StoreError(f"state directory {path}: exists but is not a directory")
-    try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(f"state directory {path}: cannot create it: {exc.strerror}") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise StoreError(f"state directory {path}: not writable by this user")
-    return path
 
 
 # --- generic (de)serialisation of Job --------------------------------------------------
@@ -171,7 +150,10 @@ class Store:
 
     def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "FULL") -> None:
         self.path = Path(path).expanduser()
-        prepare_state_dir(self.path.parent)
+        try:
+            prepare_state_dir(self.path.parent)
+        except StateDirError as exc:
+            raise StoreError(str(exc)) from None
         try:
             self.db = sqlite3.connect(self.path, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -309,3 +291,7 @@ class Store:
             return pending[1]
         row = self.db.execute("SELECT key FROM nodes WHERE name=?", (name,)).fetchone()
         return row[0] if row else None
+
+
+__all__ = ["Saved", "Store", "StoreError", "default_state_dir", "job_from_json", "job_to_json",
+           "prepare_state_dir"]  # fmt: skip

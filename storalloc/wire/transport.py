@@ -22,7 +22,8 @@ import os
 import zmq
 
 from storalloc.wire import protocol as p
-from storalloc.wire.security import ClientSecurity, KeyPair, curve_server
+from storalloc.wire.keys import KeyPair
+from storalloc.wire.security import ClientSecurity, curve_server
 
 log = logging.getLogger(__name__)
 
