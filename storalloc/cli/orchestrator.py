@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             heartbeat_timeout=cfg.heartbeat_timeout, max_request_gb=cfg.max_request_gb,
             simulate=args.simulate,
             report_builder=build_report, state_file=cfg.state_file, security=security,
+            reply_queue=cfg.reply_queue,
         )  # fmt: skip
     except StateError as exc:
         security.stop()

@@ -88,6 +88,7 @@ class OrchestratorConfig:
     encrypt_clients: bool = False  # CURVE (encryption) on the client socket too
     user_auth: str = "none"  # how users are identified: munge, or none (laptop demo only)
     munge_socket: str | None = None  # null: munged's default socket
+    reply_queue: int = 10_000  # replies queued per peer; a peer over this is dropped
     source: str | None = field(default=None, compare=False)  # file it was loaded from
 
 
@@ -235,6 +236,7 @@ def _orchestrator_schema(strategy_names: Collection[str] | None) -> Record:
             "encrypt_clients": BOOLEAN,
             "user_auth": _AUTH,
             "munge_socket": Nullable(USER_PATH),
+            "reply_queue": integer(low=1, what="a number of messages >= 1"),
         },
         finish=_check_orchestrator,
     )

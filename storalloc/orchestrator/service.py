@@ -63,15 +63,16 @@ class Orchestrator:
         state_file: str | None = None,
         context: zmq.Context | None = None,
         security: OrchestratorSecurity | None = None,
+        reply_queue: int = 10_000,
     ) -> None:
         self.ctx = context or zmq.Context.instance()
         self.security = security
         self._peer: str | None = None  # CURVE key of the peer whose message is in hand
         if security is not None:
             security.start(self.ctx)
-        self.clients = Router(self.ctx, client_endpoint,
+        self.clients = Router(self.ctx, client_endpoint, reply_queue=reply_queue,
                               curve=security.client_curve if security else None)
-        self.servers = Router(self.ctx, server_endpoint,
+        self.servers = Router(self.ctx, server_endpoint, reply_queue=reply_queue,
                               curve=security.server_curve if security else None)
         self.simulate = simulate
         self.clock: Clock = VirtualClock() if simulate else LiveClock()
