@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -83,10 +84,19 @@ class Munged:
 
 
 @pytest.fixture
-def munged(tmp_path):
-    """A running private munged (the test is skipped where munge is not installed)."""
+def munged():
+    """A running private munged (the test is skipped where munge is not installed).
+
+    Its directory is under /tmp, not pytest's private tmp_path: clients of other uids
+    (tests make credentials as `nobody`) must reach the socket.
+    """
     why = munge_missing()
     if why:
         pytest.skip(why)
-    with Munged(tmp_path) as daemon:
-        yield daemon
+    root = Path(tempfile.mkdtemp(prefix="storalloc-munge-"))
+    root.chmod(0o755)
+    try:
+        with Munged(root) as daemon:
+            yield daemon
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
