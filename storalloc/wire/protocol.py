@@ -167,6 +167,12 @@ def _build(cls: type[Message], data: dict[str, Any]) -> Message:
     return msg
 
 
+def _printable(kind: str, name: str, value: str | None) -> None:
+    """Names end up on terminals and in logs: no control characters (escape sequences)."""
+    if value is not None and not value.isprintable():
+        raise ProtocolError("bad_field", f"{kind}: field {name!r} has control characters")
+
+
 def _positive(kind: str, name: str, value: float, limit: float = math.inf) -> None:
     if not 0 < value <= limit:
         raise ProtocolError(
@@ -199,6 +205,8 @@ class AllocRequest(Message):
             raise ProtocolError("bad_field", f"{self.kind}: 'immediate' must be >= 0")
         if not self.user:
             raise ProtocolError("bad_field", f"{self.kind}: 'user' must not be empty")
+        _printable(self.kind, "user", self.user)
+        _printable(self.kind, "hostnqn", self.hostnqn)
 
 
 @message("trace_submit")
@@ -217,6 +225,7 @@ class TraceSubmit(Message):
     def check(self) -> None:
         _positive(self.kind, "size_gb", self.size_gb, MAX_SIZE_GB)
         _positive(self.kind, "duration_s", self.duration_s, 100 * 365 * 86400.0)
+        _printable(self.kind, "user", self.user)
 
 
 @message("trace_end")
@@ -235,6 +244,7 @@ class JobRequest(Message):
     credential: str = ""
 
     def check(self) -> None:
+        _printable(self.kind, "user", self.user)
         if self.job_id < 0:
             raise ProtocolError(
                 "bad_field", f"{self.kind}: field 'job_id' must be >= 0, got {self.job_id}"
@@ -414,6 +424,8 @@ class Register(Message):
     exports: list[str] = field(default_factory=list)
 
     def check(self) -> None:
+        _printable(self.kind, "name", self.name)
+        _printable(self.kind, "hostname", self.hostname)
         _positive(self.kind, "network_bw", self.network_bw)
         if not self.disks:
             raise ProtocolError("bad_field", f"{self.kind}: a node needs at least one disk")
@@ -425,6 +437,9 @@ class Register(Message):
                         "bad_field", f"{self.kind}: disks[{i}].{key} must be a number"
                     )
                 _positive(self.kind, f"disks[{i}].{key}", value, MAX_SIZE_GB)
+            for key in ("model", "path"):
+                if isinstance(disk.get(key), str):
+                    _printable(self.kind, f"disks[{i}].{key}", disk[key])
 
 
 @message("registered")
