@@ -13,7 +13,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from storalloc.config.paths import default_state_dir
 from storalloc.wire import protocol as p
-from storalloc.wire.transport import MAX_FRAME
+from storalloc.wire.transport import MAX_FRAME, Dealer
 from tests.procs import (
     AULT14,
     ORCH_CFG,
@@ -24,6 +24,7 @@ from tests.procs import (
     start_orchestrator,
     start_server,
 )
+from tests.services.curve import local_server_security
 
 pytestmark = pytest.mark.e2e
 
@@ -127,3 +128,20 @@ def test_state_dir_that_cannot_be_made_is_a_clear_error_at_start(tmp_path):
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 1
     assert "state directory" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_reports_about_another_nodes_job_are_ignored(served):
+    orch, first, clients, servers = served
+    assert run_client(clients, "-s", "10", "-t", "60").returncode == 0
+    first.wait_for("storalloc: {'job_id': 0")
+    disks = [{"capacity": 10.0, "write_bw": 1.0, "read_bw": 1.0}]
+    dealer = Dealer(zmq.Context.instance(), servers, security=local_server_security())
+    try:
+        dealer.send(p.Register(name="other:0", hostname="other", network_bw=1.0, disks=disks))
+        assert isinstance(dealer.recv(WAIT * 1000), p.Registered)
+        dealer.send(p.AllocFailed(job_id=0, part=0, reason="forged"))
+        orch.wait_for("reported on job 0 part 0, which it does not hold")
+    finally:
+        dealer.close()
+    result = run_client(clients, "--show", "0", "--json")
+    assert '"state": "ALLOCATED"' in result.stdout

@@ -127,6 +127,10 @@ class Orchestrator:
                 raise
             if wakeup_fd in events:
                 drain_fd(wakeup_fd)
+            # What this turn sends waits until its state is saved (issue 10: nothing may
+            # report a change that a crash could still lose).
+            self.clients.hold()
+            self.servers.hold()
             # Drain what is ready before housekeeping, so a burst is served in one pass.
             if self.servers.socket in events:
                 self._drain(self.servers, self._on_server)
@@ -136,6 +140,8 @@ class Orchestrator:
             if self._dirty and self.state_file:
                 self._dirty = False
                 state.save(self.state_file, self.scheduler)
+            self.servers.release()
+            self.clients.release()
 
     def _timeout_ms(self) -> int:
         deadlines = [self._next_liveness - time.monotonic()]
