@@ -183,7 +183,21 @@ def test_rogue_server_key_is_refused(site):
     nodes = site.client("--nodes", "--json")
     assert nodes.returncode == 0, nodes.stderr
     assert '"ault14:0"' in nodes.stdout and "rogue" not in nodes.stdout
-    assert rogue.proc.poll() is None  # still knocking; it never got in
+    assert rogue.proc.wait(timeout=WAIT) == 1  # it says why and stops
+    assert "refused this key" in rogue.wait_for("refused this key")
+
+
+def test_server_with_a_wrong_orchestrator_key_says_so(site):
+    impostor = site.root / "impostor"
+    gen_keys("orchestrator.py", impostor)
+    keys = site.server_keys("honest")
+    cfg = site_config("server", site.root, keys=str(keys), heartbeat_interval=0.5,
+                      orchestrator_key=str(impostor / "orchestrator.key"))  # fmt: skip
+    server = Proc(["server.py", "-c", str(cfg), "-s", str(AULT14), "--simulate",
+                   "--orchestrator", site.servers])  # fmt: skip
+    site.procs.append(server)
+    assert "is orchestrator_key that orchestrator's public key?" in server.wait_for(
+        "cannot register")
 
 
 def test_second_server_with_the_same_name_and_another_key_is_refused(site):

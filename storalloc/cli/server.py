@@ -19,6 +19,7 @@ from storalloc.cli.common import (
 from storalloc.cli.trust import SERVER_KEY, gen_keys, server_security
 from storalloc.config.loader import ConfigError, load_server_config, load_system, select_node
 from storalloc.wire.keys import SecurityError
+from storalloc.wire.transport import HandshakeRefused
 
 if TYPE_CHECKING:
     from storalloc.server.backends import Backend
@@ -108,7 +109,11 @@ def main(argv: list[str] | None = None) -> int:
         error(PROG, str(exc))
         return EXIT_FAILED
     wakeup = install_stop_handlers(server.stop)
-    server.run(wakeup)
+    try:
+        server.run(wakeup)
+    except HandshakeRefused as exc:
+        error(PROG, f"cannot register: {exc}")
+        return EXIT_FAILED
     return EXIT_FAILED if server.refused else EXIT_OK
 
 

@@ -51,6 +51,7 @@ class StorageServer:
         self.security = security
         self.refused: str | None = None  # why the orchestrator refused our name, if it did
         self._name_waiting = False
+        self._handshake_said = ""
         self.endpoint = endpoint
         self.name = name
         self.node = node
@@ -91,6 +92,8 @@ class StorageServer:
                     drain_fd(wakeup_fd)
                 while self.dealer.poll(0):
                     self._receive()
+                if self.index is None:
+                    self._check_handshake()
                 # `registered` may have brought a shorter interval than our own config's.
                 next_beat = min(next_beat, time.monotonic() + self.heartbeat_interval)
                 if time.monotonic() >= next_beat:
@@ -98,6 +101,19 @@ class StorageServer:
                     next_beat = time.monotonic() + self.heartbeat_interval
         finally:
             self.dealer.close()
+
+    def _check_handshake(self) -> None:
+        """Say why we cannot get in (CURVE keys), instead of waiting in silence."""
+        assert self.dealer is not None
+        problem = self.dealer.handshake_problem()
+        if problem is None or problem[1] == self._handshake_said:
+            return
+        final, why = problem
+        log.error("cannot register: %s", why)
+        self._handshake_said = why
+        if final:
+            self.refused = why
+            self._stop = True
 
     def _register(self) -> None:
         disks = describe_disks(self.node.disks)

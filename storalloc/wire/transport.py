@@ -20,6 +20,7 @@ import logging
 import os
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from storalloc.wire import protocol as p
 from storalloc.wire.keys import KeyPair
@@ -28,8 +29,14 @@ from storalloc.wire.security import ClientSecurity, curve_server
 log = logging.getLogger(__name__)
 
 MAX_FRAME = p.MAX_BODY + 4096  # the largest body plus slack; a longer frame is refused
+_HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                     | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)  # fmt: skip
 REPLY_QUEUE = 10_000  # replies queued per peer before it counts as never reading
 _DROPPED_MEMORY = 10_000  # how many dropped peers we remember (to log each once)
+
+
+class HandshakeRefused(Exception):
+    """The orchestrator refused this peer's CURVE key; the message says so."""
 
 
 class Router:
@@ -126,16 +133,41 @@ class Dealer:
         self.socket.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME)
         self.socket.setsockopt(zmq.LINGER, 1000)
         self.security = security
-        if security is not None:
+        self._monitor: zmq.Socket | None = None
+        self.refused: str | None = None  # set for good once the orchestrator refuses our key
+        if security is not None and security.keys is not None:
             security.setup(self.socket)
+            self._monitor = self.socket.get_monitor_socket(_HANDSHAKE_FAILED)
         self.socket.connect(endpoint)
         self.endpoint = endpoint
 
+    def handshake_problem(self) -> tuple[bool, str] | None:
+        """(final, why) when a CURVE handshake failed since the last call, else None.
+        `final`: the orchestrator refused our key, and ZeroMQ will not try again."""
+        problem = (True, self.refused) if self.refused else None
+        while self._monitor is not None and self._monitor.poll(0):
+            event = recv_monitor_message(self._monitor)["event"]
+            if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+                self.refused = (f"the orchestrator at {self.endpoint} refused this key "
+                                "(not in its allow-list of server keys)")  # fmt: skip
+                problem = (True, self.refused)
+            elif problem is None:
+                problem = (False, f"CURVE handshake with {self.endpoint} failed: is "
+                           "orchestrator_key that orchestrator's public key?")  # fmt: skip
+        return problem
+
     def send(self, msg: p.Message) -> None:
-        """Send `msg`, with a fresh MUNGE credential when the security setup asks for one."""
+        """Send `msg`, with a fresh MUNGE credential when the security setup asks for one.
+        Raises HandshakeRefused when the orchestrator refused our CURVE key: ZeroMQ does not
+        retry then, and a plain send would wait for ever."""
         if self.security is not None:
             msg = self.security.sign(msg)
-        self.socket.send_multipart(p.encode(msg))
+        frames = p.encode(msg)
+        while self._monitor is not None and not self.socket.poll(500, zmq.POLLOUT):
+            problem = self.handshake_problem()
+            if problem is not None and problem[0]:
+                raise HandshakeRefused(problem[1])
+        self.socket.send_multipart(frames)
 
     def poll(self, timeout_ms: float) -> bool:
         return bool(self.socket.poll(max(0, int(timeout_ms)), zmq.POLLIN))
@@ -147,6 +179,9 @@ class Dealer:
         return p.decode(self.socket.recv_multipart())
 
     def close(self) -> None:
+        if self._monitor is not None:
+            self.socket.disable_monitor()
+            self._monitor.close()
         self.socket.close()
 
 
