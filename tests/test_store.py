@@ -159,3 +159,11 @@ def test_commit_survives_kill_9(tmp_path):
     assert proc.returncode == -9
     saved = Store(tmp_path / "s.db").load()
     assert [j.id for j in saved.jobs] == [4] and saved.next_id == 5
+
+
+def test_optional_enum_fields_come_back_as_enums():
+    from storalloc.orchestrator.store import _as_hinted
+
+    assert _as_hinted("ALLOCATED", State | None) is State.ALLOCATED
+    assert _as_hinted(None, State | None) is None
+    assert _as_hinted(3, int) == 3

@@ -91,10 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         security.stop()
         error(PROG, f"cannot listen: {exc}")
         return EXIT_FAILED
+    # Handlers first: whoever reads the endpoints may signal us at once.
+    wakeup = install_stop_handlers(orch.stop)
     if args.print_endpoints:
         print(f"listening clients={orch.clients.endpoint} servers={orch.servers.endpoint}",
               flush=True)  # fmt: skip
-    wakeup = install_stop_handlers(orch.stop)
     try:
         orch.run(wakeup)
     finally:

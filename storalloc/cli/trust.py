@@ -25,6 +25,11 @@ def state_dir(cfg: OrchestratorConfig, override: str | None = None) -> Path:
     return prepare_state_dir(override or cfg.state_dir or default_state_dir())
 
 
+def database_path(cfg: OrchestratorConfig, state: Path) -> Path:
+    """Where the store lives: `database`, or storalloc.db in the state directory."""
+    return Path(cfg.database).expanduser() if cfg.database else state / "storalloc.db"
+
+
 def orchestrator_security(cfg: OrchestratorConfig, state: Path) -> OrchestratorSecurity:
     """Raises SecurityError or CredentialError with a message naming the cause."""
     keys = load_keys(cfg.keys or state / "keys", ORCHESTRATOR_KEY, create=True)
@@ -69,5 +74,5 @@ def gen_keys(directory: str, name: str) -> str:
     return f"wrote {secret} (keep private) and {public} (give to peers)"
 
 
-__all__ = ["CredentialError", "client_security", "gen_keys", "orchestrator_security",
-           "server_security", "state_dir"]  # fmt: skip
+__all__ = ["CredentialError", "client_security", "database_path", "gen_keys",
+           "orchestrator_security", "server_security", "state_dir"]  # fmt: skip

@@ -130,12 +130,17 @@ def job_from_json(text: str) -> Job:
     for f in dataclasses.fields(Job):
         if f.name in TRANSIENT or f.name not in raw:
             continue
-        value = _decode(raw[f.name])
-        hint = hints.get(f.name)
-        if isinstance(hint, type) and issubclass(hint, enum.Enum):
-            value = hint(value)
-        values[f.name] = value
+        values[f.name] = _as_hinted(_decode(raw[f.name]), hints.get(f.name))
     return Job(**values)
+
+
+def _as_hinted(value: Any, hint: Any) -> Any:
+    """Enums come back as enums, also when the field is optional (`Reason | None`)."""
+    candidates = typing.get_args(hint) or (hint,)
+    for cls in candidates:
+        if value is not None and isinstance(cls, type) and issubclass(cls, enum.Enum):
+            return cls(value)
+    return value
 
 
 def _is_active(job: Job) -> bool:

@@ -231,7 +231,9 @@ class OrchestratorSecurity:
 
     def identify(self, msg: M) -> M:
         """`msg` with `user` from its MUNGE credential (unchanged under auth none)."""
-        if self.munge is None or not hasattr(msg, "credential") or not hasattr(msg, "user"):
+        if self.munge is None or not hasattr(msg, "credential"):
             return msg
-        user = authenticate(self.munge, msg)
+        user = authenticate(self.munge, msg)  # every request proves its sender, reads too
+        if not hasattr(msg, "user"):
+            return msg
         return dataclasses.replace(msg, user=user)  # type: ignore[type-var]
