@@ -114,6 +114,10 @@ def load_public_key(path: str | os.PathLike[str], wait: float = 0.0) -> bytes:
     deadline = time.monotonic() + wait
     while not path.exists() and time.monotonic() < deadline:
         time.sleep(0.1)  # a file appearing, not a peer's reply: nothing to poll on
+    if not path.exists():
+        raise SecurityError(f"{path}: no such key file; copy the orchestrator's public key "
+                            "(orchestrator.key in its keys directory) here, or set "
+                            "orchestrator_key")  # fmt: skip
     return _read_key(path)[0]
 
 
