@@ -238,3 +238,16 @@ def test_gen_keys_never_overwrites(tmp_path):
     assert again.returncode == 1 and "already exists" in again.stderr
     assert load_keys(tmp_path, "orchestrator") == before
     assert (tmp_path / "orchestrator.key_secret").stat().st_mode & 0o077 == 0
+
+
+def test_orchestrator_without_munged_refuses_to_start(tmp_path):
+    if shutil.which("munge") is None:
+        pytest.skip("munge not installed")
+    cfg = site_config("orchestrator", tmp_path, state_dir=str(tmp_path / "state"),
+                      keys=str(tmp_path / "keys"), server_keys=str(tmp_path),
+                      munge_socket=str(tmp_path / "no-munged.socket"))  # fmt: skip
+    done = subprocess.run([sys.executable, "orchestrator.py", "-c", str(cfg)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1
+    assert "cannot create a MUNGE credential" in done.stderr
+    assert "Traceback" not in done.stderr

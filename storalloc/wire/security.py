@@ -162,7 +162,11 @@ class Munge:
             why = done.stderr.decode(errors="replace").strip().removeprefix("unmunge: Error: ")
             raise CredentialError("bad_credential", f"MUNGE credential {what}: {why}")
         head, _, payload = done.stdout.decode(errors="replace").partition("\n\n")
-        uid = int(head.split(":", 1)[1])
+        try:
+            uid = int(head.split(":", 1)[1])
+        except (IndexError, ValueError):
+            raise CredentialError("bad_credential", f"unexpected unmunge output "
+                                  f"{head[:80]!r}") from None  # fmt: skip
         return uid, payload
 
 
