@@ -145,3 +145,25 @@ def test_reports_about_another_nodes_job_are_ignored(served):
         dealer.close()
     result = run_client(clients, "--show", "0", "--json")
     assert '"state": "ALLOCATED"' in result.stdout
+
+
+def test_server_that_never_reads_its_orders_is_dropped_and_marked_down(served):
+    orch, _, clients, servers = served
+    disks = [{"capacity": 10.0, "write_bw": 1.0, "read_bw": 1.0}]
+    dealer = Dealer(zmq.Context.instance(), servers, security=local_server_security())
+    dealer.socket.setsockopt(zmq.RCVHWM, 1)
+    try:
+        dealer.send(p.Register(name="slow:0", hostname="slow", network_bw=1.0, disks=disks))
+        assert isinstance(dealer.recv(WAIT * 1000), p.Registered)
+        junk = p.Allocate(job_id=0, part=0, parts=1, disk=0, capacity=1.0, duration=1.0,
+                          user="u")  # not for servers: each one is answered with an error
+        for _ in range(200):
+            for _ in range(1000):
+                dealer.send(junk)
+            if orch.count("does not read its replies", timeout=0.2):
+                break
+        orch.wait_for("node 1 (slow:0) is down")
+    finally:
+        dealer.close()
+    nodes = run_client(clients, "--nodes")
+    assert any(line.split()[1:3] == ["slow:0", "DOWN"] for line in nodes.stdout.splitlines())

@@ -168,6 +168,11 @@ class Orchestrator:
                             "the orchestrator; see its log"))
 
     def _housekeeping(self) -> None:
+        for address in self.servers.take_dropped():  # it never reads its orders: it is down
+            node = self.node_of_address.pop(address, None)
+            if node is not None and self.last_seen.pop(node, None) is not None:
+                self.scheduler.node_down(node)
+                self._dirty = True
         if not self.simulate:
             try:
                 if self.timers.run_due(self.clock.now()):
@@ -291,6 +296,8 @@ class Orchestrator:
     # --- servers -----------------------------------------------------------------------
 
     def _on_server(self, address: bytes, frames: list[bytes]) -> None:
+        if address in self.servers.dropped:
+            return  # it stopped reading; it is heard again once it reconnects
         msg = self._decode(self.servers, address, frames, "server")
         if msg is None:
             return

@@ -59,6 +59,7 @@ class Router:
         self.endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
         self.dropped: dict[bytes, None] = {}  # insertion-ordered: oldest forgotten first
         self._held: list[tuple[bytes, p.Message]] | None = None
+        self._newly_dropped: list[bytes] = []
 
     def recv(self) -> tuple[bytes, list[bytes]]:
         frames = self.socket.recv_multipart(copy=True)
@@ -113,8 +114,14 @@ class Router:
         log.warning("peer %s does not read its replies (%d queued); dropping it",
                     address.hex(), self.socket.getsockopt(zmq.SNDHWM))  # fmt: skip
         self.dropped[address] = None
+        self._newly_dropped.append(address)
         if len(self.dropped) > _DROPPED_MEMORY:
             del self.dropped[next(iter(self.dropped))]
+
+    def take_dropped(self) -> list[bytes]:
+        """Peers dropped since the last call (their owner may have to forget them)."""
+        dropped, self._newly_dropped = self._newly_dropped, []
+        return dropped
 
     def close(self) -> None:
         self.socket.close()
