@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         strategy = registry.make_strategy(
             args.strategy or cfg.sched_strategy, cfg.strategy_options, cfg.seed
         )
-        security = orchestrator_security(cfg, state_dir(cfg, args.state_dir))
+        state_dir(cfg, args.state_dir)  # created, or a clear error now rather than later
+        security = orchestrator_security(cfg)
     except (ConfigError, registry.PluginError, StateDirError, SecurityError,
             CredentialError) as exc:  # fmt: skip
         error(PROG, str(exc))

@@ -30,9 +30,11 @@ def database_path(cfg: OrchestratorConfig, state: Path) -> Path:
     return Path(cfg.database).expanduser() if cfg.database else state / "storalloc.db"
 
 
-def orchestrator_security(cfg: OrchestratorConfig, state: Path) -> OrchestratorSecurity:
+def orchestrator_security(cfg: OrchestratorConfig) -> OrchestratorSecurity:
     """Raises SecurityError or CredentialError with a message naming the cause."""
-    keys = load_keys(cfg.keys or state / "keys", ORCHESTRATOR_KEY, create=True)
+    # The host's key directory, not <state_dir>/keys: servers on this host look there, also
+    # when a test or a second instance runs on its own state directory.
+    keys = load_keys(cfg.keys or default_state_dir() / "keys", ORCHESTRATOR_KEY, create=True)
     allow = None if cfg.server_keys == "any" else AllowList(cfg.server_keys)
     munge = None
     if cfg.user_auth == "munge":
