@@ -30,6 +30,7 @@ from tests.procs import (
     start_orchestrator,
     start_server,
 )
+from tests.services.curve import local_server_security
 
 pytestmark = pytest.mark.e2e
 
@@ -145,7 +146,7 @@ def register_as(endpoint: str, name: str, exports: list[str]) -> p.Registered:
         }
         for d in node.disks
     ]
-    dealer = Dealer(zmq.Context.instance(), endpoint)
+    dealer = Dealer(zmq.Context.instance(), endpoint, security=local_server_security())
     try:
         dealer.send(
             p.Register(

@@ -7,6 +7,7 @@ import zmq
 
 from storalloc.wire import protocol as p
 from tests.procs import run_client, start_orchestrator, start_server
+from tests.services.curve import fresh_server_security
 
 pytestmark = pytest.mark.e2e
 
@@ -19,10 +20,12 @@ BAD_FRAMES = [
 ]
 
 
-def _ask(endpoint: str, frames: list[bytes]) -> p.Message:
+def _ask(endpoint: str, frames: list[bytes], curve: bool = False) -> p.Message:
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
+    if curve:  # the server socket speaks CURVE only
+        fresh_server_security().setup(sock)
     sock.connect(endpoint)
     try:
         sock.send_multipart(frames)
@@ -41,7 +44,7 @@ def test_malformed_frames_get_errors_and_the_next_request_is_granted(port):
         target = clients if port == "clients" else servers
         codes = []
         for frames in BAD_FRAMES:
-            reply = _ask(target, frames)
+            reply = _ask(target, frames, curve=port == "servers")
             assert isinstance(reply, p.Error)
             assert reply.message
             codes.append(reply.code)

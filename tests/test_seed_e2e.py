@@ -56,9 +56,10 @@ def test_seed_commands_print_the_seed_lines(site):
     assert len(lines) == 5
 
     orch.wait_for("└───┴")
-    assert orch.lines[1 : 1 + len(SEED_ORCHESTRATOR)] == SEED_ORCHESTRATOR
+    stdout = [line for line in orch.lines if not line.startswith("[W]")]  # [W]: stderr
+    assert stdout[1 : 1 + len(SEED_ORCHESTRATOR)] == SEED_ORCHESTRATOR
     server.wait_for("storalloc: {")
-    assert server.lines[:2] == [
+    assert [line for line in server.lines if not line.startswith("[W]")][:2] == [
         f"[D] Registering to the orchestrator ({server.argv[6]})",
         "storalloc: {'job_id': 0, 'disk': 0, 'capacity': 200, 'duration': 60}",
     ]

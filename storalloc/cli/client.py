@@ -12,6 +12,7 @@ from datetime import datetime
 
 from storalloc.cli.common import EXIT_FAILED, EXIT_OK, add_verbosity, setup_logging
 from storalloc.cli.listing import format_job, format_nodes, format_table, with_time_left
+from storalloc.cli.trust import CredentialError, client_security
 from storalloc.client.session import (
     Link,
     ServerError,
@@ -27,6 +28,7 @@ from storalloc.client.session import (
 from storalloc.config.loader import ConfigError, load_client_config
 from storalloc.units import local_zone, parse_begin, parse_size_gb, parse_time_limit
 from storalloc.wire import protocol as p
+from storalloc.wire.keys import SecurityError
 
 
 def _arg(parse: Callable[[str], object]) -> Callable[[str], object]:
@@ -92,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="admins: close a node to new placements (leases go on)")
     act.add_argument("--resume", type=_job_id, metavar="NODE",
                      help="admins: open a drained node again")
+    act.add_argument("--remove-node", type=_job_id, metavar="NODE",
+                     help="admins: forget a node that is down and holds no job")
     act.add_argument("--show", type=_job_id, metavar="JOB", help="everything about one job")
     act.add_argument("--release", type=_job_id, metavar="JOB", help="end a job now, like scancel")
     act.add_argument("--trace", metavar="FILE", help="replay a trace (orchestrator --simulate)")
@@ -116,7 +120,8 @@ def _check_action(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     # Job 0 is falsy: test for "given" explicitly.
     given = {"list": args.list, "nodes": args.nodes, "show": args.show is not None,
              "drain": args.drain is not None, "resume": args.resume is not None,
-             "release": args.release is not None, "trace": args.trace is not None}
+             "release": args.release is not None, "trace": args.trace is not None,
+             "remove-node": args.remove_node is not None}
     actions = [name for name, on in given.items() if on]
     if len(actions) > 1:
         parser.error(f"choose one action, got --{' and --'.join(actions)}")
@@ -150,7 +155,12 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM behaves like Ctrl-C: a waiting request is cancelled, nothing is left behind.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     user = os.environ.get("STORALLOC_USER") or getpass.getuser()
-    link = Link(args.orchestrator or cfg.orchestrator, cfg.timeout)
+    try:
+        security = client_security(cfg)
+    except SecurityError as exc:
+        say_error(str(exc))
+        return EXIT_FAILED
+    link = Link(args.orchestrator or cfg.orchestrator, cfg.timeout, security=security)
     try:
         if action == "request":
             return _request(link, args, cfg, user)
@@ -166,6 +176,12 @@ def main(argv: list[str] | None = None) -> int:
             assert isinstance(reply, p.Done)
             say(reply.text)
             return EXIT_OK
+        if action == "remove-node":
+            reply = link.call(p.RemoveNode(request_id=link.new_id(), user=user,
+                                           node=args.remove_node))
+            assert isinstance(reply, p.Done)
+            say(reply.text)
+            return EXIT_OK
         if action == "show":
             return _show(link, user, args.show, args.json)
         if action == "release":
@@ -176,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     except Unreachable as exc:
         say_error(str(exc))
         return EXIT_FAILED
-    except ServerError as exc:
+    except (ServerError, CredentialError) as exc:
         say_error(str(exc))
         return EXIT_FAILED
     except KeyboardInterrupt:

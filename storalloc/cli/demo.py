@@ -34,8 +34,10 @@ class Daemon:
         self.eof = False
         self._changed = threading.Condition()
         self.proc = subprocess.Popen(
+            # stderr (warnings, e.g. user_auth: none) goes to the demo's own stderr, so the
+            # transcript on stdout stays the seed's.
             [sys.executable, *argv], cwd=ROOT, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, env={**os.environ, "NO_COLOR": "1"},
+            stderr=None, text=True, env={**os.environ, "NO_COLOR": "1"},
         )  # fmt: skip
         threading.Thread(target=self._read, daemon=True).start()
 

@@ -10,6 +10,12 @@ from storalloc.units import format_size, format_time_left
 COLUMNS = ("JOBID", "USER", "SIZE", "TIME_LEFT", "STATE", "NODE", "DISK")
 
 
+def shown(value: object) -> str:
+    """`value` as text safe for a terminal: control characters (escape sequences) escaped."""
+    text = str(value)
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
 def time_left(job: dict[str, Any], now: float) -> float:
     """Seconds until the lease ends; a job that has not started shows its whole length."""
     if job.get("start") is None or job["start"] > now:
@@ -46,7 +52,7 @@ def format_table(jobs: list[dict[str, Any]], now: float) -> str:
     for job in jobs:
         node, disk = _where(job)
         rows.append((
-            str(job["job_id"]), job["user"], format_size(job["size_gb"]),
+            str(job["job_id"]), shown(job["user"]), format_size(job["size_gb"]),
             format_time_left(time_left(job, now)), job["state"], node, disk,
         ))
     return _columns(rows, {0, 2, 3})
@@ -60,7 +66,7 @@ def format_nodes(nodes: list[dict[str, Any]]) -> str:
     rows = [NODE_COLUMNS]
     for n in nodes:
         rows.append((
-            str(n["node"]), n["name"], n["state"], str(n["disks"]),
+            str(n["node"]), shown(n["name"]), n["state"], str(n["disks"]),
             format_size(n["capacity_gb"]), format_size(n["used_gb"]),
             format_size(n["capacity_gb"] - n["used_gb"]), f"{n['network_bw']:g} GBps",
         ))
@@ -74,8 +80,8 @@ def _when(t: float | None) -> str:
 def format_job(job: dict[str, Any], now: float) -> str:
     """`scontrol show job`-style: Key=Value fields, one extent per line."""
     lines = [
-        f"JobId={job['job_id']} UserId={job['user']} State={job['state']}"
-        + (f" Reason={job['reason']}" if job.get("reason") else ""),
+        f"JobId={job['job_id']} UserId={shown(job['user'])} State={job['state']}"
+        + (f" Reason={shown(job['reason'])}" if job.get("reason") else ""),
         f"   Size={format_size(job['size_gb'])} Parts={len(job['extents'])} "
         f"TimeLimit={format_time_left(job['duration_s'])} "
         f"TimeLeft={format_time_left(time_left(job, now))}",
@@ -84,9 +90,10 @@ def format_job(job: dict[str, Any], now: float) -> str:
     ]
     conns = job.get("connections", [])
     for i, ext in enumerate(job["extents"]):
-        line = (f"   Part={i} Node={ext['node']}({ext['node_name']}) Disk={ext['disk']} "
+        line = (f"   Part={i} Node={ext['node']}({shown(ext['node_name'])}) Disk={ext['disk']} "
                 f"Size={format_size(ext['size_gb'])}")
         if i < len(conns):
-            line += " " + " ".join(f"{k.capitalize()}={v}" for k, v in conns[i].items())
+            line += " " + " ".join(f"{shown(k).capitalize()}={shown(v)}"
+                                   for k, v in conns[i].items())
         lines.append(line)
     return "\n".join(lines)

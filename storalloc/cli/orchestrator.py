@@ -15,8 +15,16 @@ from storalloc.cli.common import (
     setup_audit,
     setup_logging,
 )
+from storalloc.cli.trust import (
+    ORCHESTRATOR_KEY,
+    CredentialError,
+    gen_keys,
+    orchestrator_security,
+    state_dir,
+)
 from storalloc.config.loader import ConfigError, load_orchestrator_config
-from storalloc.config.paths import state_dir
+from storalloc.config.paths import StateDirError
+from storalloc.wire.keys import SecurityError
 
 PROG = "orchestrator"
 
@@ -27,7 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Storalloc orchestrator: receives storage requests, places them on the "
         "disks of registered storage servers and ends them when their time is up.",
     )
-    parser.add_argument("-c", "--config", required=True, help="orchestrator YAML config")
+    parser.add_argument("-c", "--config", help="orchestrator YAML config (required to run)")
+    parser.add_argument("--gen-keys", metavar="DIR",
+                        help="write a new orchestrator CURVE key pair into DIR, then exit")
+    parser.add_argument("--state-dir", help="override state_dir (database, keys)")
     parser.add_argument("--simulate", action="store_true",
                         help="run on virtual time, driven by `client.py --trace`")  # fmt: skip
     parser.add_argument("--strategy", help="override sched_strategy (name or pkg.mod:Class)")
@@ -40,17 +51,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     setup_logging(args.verbose, args.quiet)
+    if args.gen_keys:
+        return _gen_keys(args.gen_keys)
+    if not args.config:
+        parser.error("the following arguments are required: -c/--config")
     try:
         cfg = load_orchestrator_config(args.config, strategy_names=registry.STRATEGIES)
         strategy = registry.make_strategy(
             args.strategy or cfg.sched_strategy, cfg.strategy_options, cfg.seed
         )
-    except (ConfigError, registry.PluginError) as exc:
+        state = state_dir(cfg, args.state_dir)  # created, or a clear error now, not later
+        security = orchestrator_security(cfg)
+    except (ConfigError, registry.PluginError, StateDirError, SecurityError,
+            CredentialError) as exc:  # fmt: skip
         error(PROG, str(exc))
         return EXIT_FAILED
-    audit_log = cfg.audit_log or str(state_dir() / "audit.log")
+    audit_log = cfg.audit_log or str(state / "audit.log")
     try:
         setup_audit(audit_log)
     except OSError as exc:
@@ -70,25 +89,38 @@ def main(argv: list[str] | None = None) -> int:
             heartbeat_interval=cfg.heartbeat_interval,
             heartbeat_timeout=cfg.heartbeat_timeout, max_request_gb=cfg.max_request_gb,
             simulate=args.simulate,
-            report_builder=build_report, state_file=cfg.state_file,
-            warn_before=cfg.lease_warning, max_setup_attempts=cfg.max_setup_attempts,
+            report_builder=build_report, state_file=cfg.state_file, security=security,
+            reply_queue=cfg.reply_queue, warn_before=cfg.lease_warning,
+            max_setup_attempts=cfg.max_setup_attempts,
             setup_retry_backoff=cfg.setup_retry_backoff,
         )  # fmt: skip
     except StateError as exc:
+        security.stop()
         error(PROG, str(exc))
         return EXIT_FAILED
     except zmq.ZMQError as exc:  # address in use, bad interface
+        security.stop()
         error(PROG, f"cannot listen: {exc}")
         return EXIT_FAILED
     logging.getLogger("storalloc.audit").info(
         "listen clients=%s servers=%s strategy=%s", orch.clients.endpoint,
         orch.servers.endpoint, cfg.sched_strategy)
+    # Handlers first: whoever reads the endpoints may signal us at once.
+    wakeup = install_stop_handlers(orch.stop)
     if args.print_endpoints:
         print(f"listening clients={orch.clients.endpoint} servers={orch.servers.endpoint}",
               flush=True)  # fmt: skip
-    wakeup = install_stop_handlers(orch.stop)
     try:
         orch.run(wakeup)
     finally:
         orch.close()
+    return EXIT_OK
+
+
+def _gen_keys(directory: str) -> int:
+    try:
+        print(gen_keys(directory, ORCHESTRATOR_KEY), flush=True)
+    except SecurityError as exc:
+        error(PROG, str(exc))
+        return EXIT_FAILED
     return EXIT_OK

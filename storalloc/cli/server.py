@@ -16,7 +16,10 @@ from storalloc.cli.common import (
     install_stop_handlers,
     setup_logging,
 )
+from storalloc.cli.trust import SERVER_KEY, gen_keys, server_security
 from storalloc.config.loader import ConfigError, load_server_config, load_system, select_node
+from storalloc.wire.keys import SecurityError
+from storalloc.wire.transport import HandshakeRefused
 
 if TYPE_CHECKING:
     from storalloc.server.backends import Backend
@@ -30,8 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Storalloc storage server: registers a storage node with the "
         "orchestrator, then carves and exports space over NVMe-oF on its orders.",
     )
-    parser.add_argument("-c", "--config", required=True, help="server YAML config")
-    parser.add_argument("-s", "--system", required=True, help="system YAML (nodes, disks)")
+    parser.add_argument("-c", "--config", help="server YAML config (required to run)")
+    parser.add_argument("-s", "--system", help="system YAML (nodes, disks; required to run)")
+    parser.add_argument("--gen-keys", metavar="DIR",
+                        help="write a new server CURVE key pair into DIR, then exit")
     parser.add_argument("--node", type=int, help="node index in the system YAML (config: node)")
     parser.add_argument("--name", help="name to register under (default: the hostname)")
     parser.add_argument("--orchestrator", help="override the orchestrator endpoint")
@@ -53,8 +58,15 @@ def _emit(text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     setup_logging(args.verbose, args.quiet)
+    if args.gen_keys:
+        return _gen_keys(args.gen_keys)
+    if not (args.config and args.system):
+        parser.error("the following arguments are required: -c/--config, -s/--system")
+    if args.node is not None and args.node < 0:
+        parser.error(f"argument --node: expected a node index >= 0, got {args.node}")
     try:
         cfg = load_server_config(args.config)
         system = load_system(args.system)
@@ -82,17 +94,27 @@ def main(argv: list[str] | None = None) -> int:
 
     name = f"{args.name or cfg.name or node.hostname}:{index}"
     try:
+        security = server_security(cfg)
+    except SecurityError as exc:
+        error(PROG, str(exc))
+        return EXIT_FAILED
+    try:
         server = StorageServer(
             endpoint=args.orchestrator or cfg.orchestrator, name=name, node=node,
             backend=backend, nqn_prefix=cfg.nqn_prefix,
             heartbeat_interval=cfg.heartbeat_interval, emit=lambda t: print(t, flush=True),
+            security=security,
         )
     except BackendError as exc:  # e.g. the nvmet modules are not loaded
         error(PROG, str(exc))
         return EXIT_FAILED
     wakeup = install_stop_handlers(server.stop)
-    server.run(wakeup)
-    return EXIT_OK
+    try:
+        server.run(wakeup)
+    except HandshakeRefused as exc:
+        error(PROG, f"cannot register: {exc}")
+        return EXIT_FAILED
+    return EXIT_FAILED if server.refused else EXIT_OK
 
 
 def _reset(backend: Backend, yes: bool) -> int:
@@ -113,4 +135,13 @@ def _reset(backend: Backend, yes: bool) -> int:
 
     removed = reset(backend)
     print(f"storalloc: removed {len(removed)} export(s)")
+    return EXIT_OK
+
+
+def _gen_keys(directory: str) -> int:
+    try:
+        print(gen_keys(directory, SERVER_KEY), flush=True)
+    except SecurityError as exc:
+        error(PROG, str(exc))
+        return EXIT_FAILED
     return EXIT_OK

@@ -13,6 +13,7 @@ from typing import Any
 import zmq
 
 from storalloc.wire import protocol as p
+from storalloc.wire.security import ClientSecurity
 from storalloc.wire.transport import Dealer
 
 log = logging.getLogger(__name__)
@@ -43,10 +44,12 @@ def say_error(text: str) -> None:
 class Link:
     """Request/reply with the orchestrator; replies to other requests are ignored."""
 
-    def __init__(self, endpoint: str, timeout: float, context: zmq.Context | None = None) -> None:
+    def __init__(self, endpoint: str, timeout: float, context: zmq.Context | None = None,
+                 security: ClientSecurity | None = None) -> None:  # fmt: skip
         self.endpoint = endpoint
         self.timeout = timeout
-        self.dealer = Dealer(context or zmq.Context.instance(), endpoint)
+        # `security` adds CURVE to the socket and a MUNGE credential to each request.
+        self.dealer = Dealer(context or zmq.Context.instance(), endpoint, security=security)
 
     def close(self) -> None:
         self.dealer.close()

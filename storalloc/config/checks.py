@@ -43,6 +43,10 @@ def integer(low: int | None = None, high: int | None = None, what: str = "an int
 BOOLEAN = Leaf("true or false", lambda v: isinstance(v, bool))
 TEXT = Leaf("a string", lambda v: isinstance(v, str))
 NON_EMPTY = Leaf("a non-empty string", lambda v: isinstance(v, str) and bool(v.strip()))
+USER_PATH = Leaf(
+    "an absolute path or one starting with ~",
+    lambda v: isinstance(v, str) and (v.startswith("/") or v == "~" or v.startswith("~/")),
+)
 ABSOLUTE_PATH = Leaf("an absolute path", lambda v: isinstance(v, str) and v.startswith("/"))
 VG_NAME = Leaf(
     "an LVM volume group name (letters, digits, '+', '_', '.', '-'; not starting with '-')",

@@ -19,6 +19,7 @@ from storalloc.config.checks import (
     NON_EMPTY,
     NQN_PREFIX,
     TEXT,
+    USER_PATH,
     VG_NAME,
     endpoint,
     integer,
@@ -30,6 +31,7 @@ from storalloc.config.checks import (
 from storalloc.config.schema import (
     ConfigError,
     Invalid,
+    Leaf,
     ListOf,
     Nullable,
     Record,
@@ -82,6 +84,15 @@ class OrchestratorConfig:
     max_setup_attempts: int = 3
     setup_retry_backoff: float = 5.0
     lease_warning: float = 300.0
+    # Trust and durability (doc/security.md); null paths mean defaults under state_dir.
+    state_dir: str | None = None  # null: /var/lib/storalloc (root), ~/.local/state/storalloc
+    database: str | None = None  # null: <state_dir>/storalloc.db
+    keys: str | None = None  # directory of the orchestrator's CURVE key pair (created)
+    server_keys: str = "any"  # allow-list directory of servers' public keys, or any
+    encrypt_clients: bool = False  # CURVE (encryption) on the client socket too
+    user_auth: str = "none"  # how users are identified: munge, or none (laptop demo only)
+    munge_socket: str | None = None  # null: munged's default socket
+    reply_queue: int = 10_000  # replies queued per peer; a peer over this is dropped
     source: str | None = field(default=None, compare=False)  # file it was loaded from
 
 
@@ -97,6 +108,8 @@ class ServerConfig:
     nqn_prefix: str = "nqn.2026-11.io.storalloc"
     heartbeat_interval: float = 5.0
     command_timeout: float = 30.0
+    keys: str | None = None  # directory of this server's CURVE key pair (created)
+    orchestrator_key: str | None = None  # null: the local orchestrator's default key
     source: str | None = field(default=None, compare=False)
 
 
@@ -107,6 +120,9 @@ class ClientConfig:
     orchestrator: str = "tcp://127.0.0.1:35000"
     timeout: float = 5.0
     hostnqn_file: str = "/etc/nvme/hostnqn"
+    user_auth: str = "none"  # munge: send a MUNGE credential with each request
+    munge_socket: str | None = None
+    orchestrator_key: str | None = None  # the orchestrator's public key: CURVE on; null: off
     source: str | None = field(default=None, compare=False)
 
 
@@ -195,6 +211,11 @@ def _check_node(values: dict[str, Any], key: str) -> None:
 # ---- schemas --------------------------------------------------------------------
 
 _SECONDS = positive("seconds")
+_AUTH = one_of("munge", "none")
+_ALLOW = Leaf(
+    "any, or an absolute directory path (allow-list of server public keys)",
+    lambda v: v == "any" or USER_PATH.test(v),
+)
 
 
 def _orchestrator_schema(strategy_names: Collection[str] | None) -> Record:
@@ -216,6 +237,14 @@ def _orchestrator_schema(strategy_names: Collection[str] | None) -> Record:
             "max_setup_attempts": integer(1, 100, "an integer from 1 to 100"),
             "setup_retry_backoff": _SECONDS,
             "lease_warning": non_negative("seconds"),
+            "state_dir": Nullable(USER_PATH),
+            "database": Nullable(USER_PATH),
+            "keys": Nullable(USER_PATH),
+            "server_keys": _ALLOW,
+            "encrypt_clients": BOOLEAN,
+            "user_auth": _AUTH,
+            "munge_socket": Nullable(USER_PATH),
+            "reply_queue": integer(low=1, what="a number of messages >= 1"),
         },
         finish=_check_orchestrator,
     )
@@ -232,6 +261,8 @@ _SERVER = Record(
         "nqn_prefix": NQN_PREFIX,
         "heartbeat_interval": _SECONDS,
         "command_timeout": _SECONDS,
+        "keys": Nullable(USER_PATH),
+        "orchestrator_key": Nullable(USER_PATH),
     },
 )
 
@@ -241,6 +272,9 @@ _CLIENT = Record(
         "orchestrator": endpoint(bind=False),
         "timeout": _SECONDS,
         "hostnqn_file": NON_EMPTY,
+        "user_auth": _AUTH,
+        "munge_socket": Nullable(USER_PATH),
+        "orchestrator_key": Nullable(USER_PATH),
     },
 )
 

@@ -26,6 +26,7 @@ from storalloc.orchestrator.wire_adapter import WireAdapter
 from storalloc.sim.replay import InstantServers, ReplayOrderError, submit_at
 from storalloc.strategies.base import Strategy
 from storalloc.wire import protocol as p
+from storalloc.wire.security import CredentialError, OrchestratorSecurity, peer_key
 from storalloc.wire.transport import Router, drain_fd
 
 log = logging.getLogger(__name__)
@@ -52,10 +53,18 @@ class Orchestrator:
         max_setup_attempts: int = 3,
         setup_retry_backoff: float = 5.0,
         context: zmq.Context | None = None,
+        security: OrchestratorSecurity | None = None,
+        reply_queue: int = 10_000,
     ) -> None:
         self.ctx = context or zmq.Context.instance()
-        self.clients = Router(self.ctx, client_endpoint)
-        self.servers = Router(self.ctx, server_endpoint)
+        self.security = security
+        self._peer: str | None = None  # CURVE key of the peer whose message is in hand
+        if security is not None:
+            security.start(self.ctx)
+        self.clients = Router(self.ctx, client_endpoint, reply_queue=reply_queue,
+                              curve=security.client_curve if security else None)
+        self.servers = Router(self.ctx, server_endpoint, reply_queue=reply_queue,
+                              curve=security.server_curve if security else None)
         self.simulate = simulate
         self.clock: Clock = VirtualClock() if simulate else LiveClock()
         self.timers = TimerQueue()  # scheduler time: virtual in simulation
@@ -101,6 +110,8 @@ class Orchestrator:
     def close(self) -> None:
         self.clients.close()
         self.servers.close()
+        if self.security is not None:
+            self.security.stop()
 
     # --- loop --------------------------------------------------------------------------
 
@@ -120,6 +131,10 @@ class Orchestrator:
                 raise
             if wakeup_fd in events:
                 drain_fd(wakeup_fd)
+            # What this turn sends waits until its state is saved (issue 10: nothing may
+            # report a change that a crash could still lose).
+            self.clients.hold()
+            self.servers.hold()
             # Drain what is ready before housekeeping, so a burst is served in one pass.
             if self.servers.socket in events:
                 self._drain(self.servers, self._on_server)
@@ -129,6 +144,8 @@ class Orchestrator:
             if self._dirty and self.state_file:
                 self._dirty = False
                 state.save(self.state_file, self.scheduler)
+            self.servers.release()
+            self.clients.release()
 
     def _timeout_ms(self) -> int:
         deadlines = [self._next_liveness - time.monotonic()]
@@ -140,20 +157,26 @@ class Orchestrator:
 
     def _drain(self, router: Router, handle: Callable[[bytes, list[bytes]], None]) -> None:
         for _ in range(1000):  # bounded, so one busy socket cannot starve the other
-            try:
-                frames = router.socket.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
+            got = router.recv_nowait()
+            if got is None:
                 return
+            address, frames, last = got
+            self._peer = peer_key(last)
             try:
-                handle(frames[0], frames[1:])
+                handle(address, frames)
             except Exception:
                 # A bug must cost one request, not the site: log it, answer, go on serving.
                 log.exception("internal error while handling a message from %s",
-                              frames[0].hex())
-                router.send(frames[0], p.Error(code="internal", message="internal error in "
+                              address.hex())
+                router.send(address, p.Error(code="internal", message="internal error in "
                             "the orchestrator; see its log"))
 
     def _housekeeping(self) -> None:
+        for address in self.servers.take_dropped():  # it never reads its orders: it is down
+            node = self.wire.node_of_address.pop(address, None)
+            if node is not None and self.last_seen.pop(node, None) is not None:
+                self.scheduler.node_down(node)
+                self._dirty = True
         if not self.simulate:
             try:
                 if self.timers.run_due(self.clock.now()):
@@ -187,6 +210,14 @@ class Orchestrator:
         if msg is None:
             return
         request_id = getattr(msg, "request_id", None)
+        if self.security is not None:
+            try:
+                msg = self.security.identify(msg)  # the user comes from MUNGE, not the message
+            except CredentialError as exc:
+                log.warning("client %s refused: %s", address.hex(), exc)
+                self.clients.send(address, p.Error(code=exc.code, message=str(exc),
+                                                   request_id=request_id))
+                return
         if not isinstance(msg, p.ListJobs | p.ShowJob | p.ListNodes):
             self._dirty = True
         try:
@@ -221,6 +252,8 @@ class Orchestrator:
                     request_id=msg.request_id, nodes=s.nodes_info(), simulate=self.simulate,
                     submitted=s.next_id, now=s.clock.now(),
                 )
+            case p.RemoveNode():
+                return self._remove_node(msg)
             case p.TraceSubmit():
                 return self._trace_submit(msg)
             case p.TraceEnd():
@@ -229,6 +262,20 @@ class Orchestrator:
             code="unexpected", message=f"{msg.kind} is not a client request",
             request_id=getattr(msg, "request_id", None),
         )  # fmt: skip
+
+    def _remove_node(self, msg: p.RemoveNode) -> p.Message:
+        s = self.scheduler
+        if msg.user not in s.admins:
+            raise SchedulerError("permission_denied", "permission denied: only admins remove "
+                                 "nodes")  # fmt: skip
+        remove = getattr(s, "remove_node", None)
+        if remove is None:  # the scheduler's side arrives with the lifecycle rewrite
+            raise SchedulerError("not_supported", "this orchestrator cannot remove nodes yet")
+        name = s.cluster.nodes[msg.node].name if msg.node < len(s.cluster.nodes) else None
+        text = remove(msg.node, msg.user)
+        if name is not None and self.security is not None:
+            self.security.node_keys.forget(name)
+        return p.Done(request_id=msg.request_id, text=text)
 
     def _trace_submit(self, msg: p.TraceSubmit) -> p.Message:
         if not isinstance(self.clock, VirtualClock):
@@ -253,6 +300,8 @@ class Orchestrator:
     # --- servers -----------------------------------------------------------------------
 
     def _on_server(self, address: bytes, frames: list[bytes]) -> None:
+        if address in self.servers.dropped:
+            return  # it stopped reading; it is heard again once it reconnects
         msg = self._decode(self.servers, address, frames, "server")
         if msg is None:
             return
@@ -262,6 +311,9 @@ class Orchestrator:
         if not isinstance(msg, p.Heartbeat):
             self._dirty = True
         match msg:
+            case p.Register() if (refused := self._name_refused(msg.name, address)) is not None:
+                log.warning("server %s refused: %s", address.hex(), refused[1])
+                self.servers.send(address, p.Error(code=refused[0], message=refused[1]))
             case p.Register():
                 joining = build_node(msg.name, msg.hostname, msg.network_bw, msg.disks)
                 index = self.scheduler.admit_node(joining)
@@ -286,6 +338,22 @@ class Orchestrator:
                 self.servers.send(
                     address, p.Error(code="unexpected", message=f"{msg.kind} is not for servers")
                 )
+
+    def _name_refused(self, name: str, address: bytes) -> tuple[str, str] | None:
+        """(code, reason) when the peer in hand may not register `name`, else None: another
+        key holds the name, or another live connection does (two servers, one name)."""
+        if self.security is not None:
+            refusal = self.security.node_keys.check(name, self._peer)
+            if refusal is not None:
+                return "name_taken", refusal
+        known = self.scheduler.cluster.node_index(name)
+        if known is None or known not in self.last_seen:
+            return None
+        holder = self.wire.node_address.get(known)
+        if holder is None or holder == address:
+            return None
+        return "name_in_use", (f"node name {name!r} is in use by a live server; this one is "
+                               f"refused until that one stops or times out")  # fmt: skip
 
     # --- debug drawing -----------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from storalloc.server.backends.base import (
 )
 from storalloc.units import format_number
 from storalloc.wire import protocol as p
+from storalloc.wire.security import ClientSecurity
 from storalloc.wire.transport import Dealer, drain_fd
 
 log = logging.getLogger(__name__)
@@ -44,8 +45,13 @@ class StorageServer:
         heartbeat_interval: float = 5.0,
         emit: Callable[[str], None] = print,
         context: zmq.Context | None = None,
+        security: ClientSecurity | None = None,  # CURVE keys (doc/security.md)
     ) -> None:
         self.ctx = context or zmq.Context.instance()
+        self.security = security
+        self.refused: str | None = None  # why the orchestrator refused our name, if it did
+        self._name_waiting = False
+        self._handshake_said = ""
         self.endpoint = endpoint
         self.name = name
         self.node = node
@@ -65,7 +71,7 @@ class StorageServer:
 
     def run(self, wakeup_fd: int | None = None) -> None:
         """Register, then serve until stop(). `wakeup_fd` (a signal pipe) ends the wait."""
-        self.dealer = Dealer(self.ctx, self.endpoint)
+        self.dealer = Dealer(self.ctx, self.endpoint, security=self.security)
         poller = zmq.Poller()
         poller.register(self.dealer.socket, zmq.POLLIN)
         if wakeup_fd is not None:
@@ -86,6 +92,8 @@ class StorageServer:
                     drain_fd(wakeup_fd)
                 while self.dealer.poll(0):
                     self._receive()
+                if self.index is None:
+                    self._check_handshake()
                 # `registered` may have brought a shorter interval than our own config's.
                 next_beat = min(next_beat, time.monotonic() + self.heartbeat_interval)
                 if time.monotonic() >= next_beat:
@@ -93,6 +101,19 @@ class StorageServer:
                     next_beat = time.monotonic() + self.heartbeat_interval
         finally:
             self.dealer.close()
+
+    def _check_handshake(self) -> None:
+        """Say why we cannot get in (CURVE keys), instead of waiting in silence."""
+        assert self.dealer is not None
+        problem = self.dealer.handshake_problem()
+        if problem is None or problem[1] == self._handshake_said:
+            return
+        final, why = problem
+        log.error("cannot register: %s", why)
+        self._handshake_said = why
+        if final:
+            self.refused = why
+            self._stop = True
 
     def _register(self) -> None:
         disks = describe_disks(self.node.disks)
@@ -113,6 +134,7 @@ class StorageServer:
             return
         match msg:
             case p.Registered():
+                self._name_waiting = False
                 self.index = msg.node
                 self.heartbeat_interval = msg.heartbeat_interval
                 self._reconcile(set(msg.hold))
@@ -123,6 +145,14 @@ class StorageServer:
             case p.Reregister():
                 log.debug("orchestrator asks to register again: %s", msg.reason)
                 self._register()
+            case p.Error() if msg.code == "name_taken":
+                log.error("registration refused: %s", msg.message)
+                self.refused = msg.message
+                self._stop = True
+            case p.Error() if msg.code == "name_in_use":
+                if not self._name_waiting:  # it retries at each heartbeat: say it once
+                    log.warning("registration refused, will retry: %s", msg.message)
+                self._name_waiting = True
             case p.Error():
                 log.warning("orchestrator error: %s", msg.message)
             case _:

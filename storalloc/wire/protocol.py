@@ -24,6 +24,7 @@ MAX_SIZE_GB = 1e12  # 1 ZB: anything larger is a typo or an attack, not a reques
 MIN_DURATION_S = 1.0  # a lease shorter than a second is an empty window, not a request
 MAX_DURATION_S = 100 * 365 * 86400.0
 MAX_EPOCH = 253402300799.0  # 9999-12-31T23:59:59Z: the last instant datetime can show
+MAX_DEPTH = 32  # nesting of a valid message is far below; deeper is an attack on the parser
 
 
 class ProtocolError(Exception):
@@ -125,9 +126,26 @@ def decode(frames: list[bytes]) -> Message:
         data = json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise ProtocolError("bad_json", f"{kind} body is not valid JSON: {exc}") from None
+    except RecursionError:
+        data = None  # deeper than Python's parser goes: certainly deeper than MAX_DEPTH
+    if data is None or _too_deep(data):
+        raise ProtocolError("bad_json", f"{kind} body is nested deeper than {MAX_DEPTH} levels")
     if not isinstance(data, dict):
         raise ProtocolError("bad_json", f"{kind} body must be a JSON object")
     return _build(cls, data)
+
+
+def _too_deep(data: Any) -> bool:
+    """Whether containers nest deeper than MAX_DEPTH (iterative: no recursion to exhaust)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                return True
+            items = value.values() if isinstance(value, dict) else value
+            stack.extend((v, depth + 1) for v in items if isinstance(v, dict | list))
+    return False
 
 
 def _build(cls: type[Message], data: dict[str, Any]) -> Message:
@@ -152,6 +170,12 @@ def _build(cls: type[Message], data: dict[str, Any]) -> Message:
     msg = cls(**values)
     msg.check()
     return msg
+
+
+def _printable(kind: str, name: str, value: str | None) -> None:
+    """Names end up on terminals and in logs: no control characters (escape sequences)."""
+    if value is not None and not value.isprintable():
+        raise ProtocolError("bad_field", f"{kind}: field {name!r} has control characters")
 
 
 def _positive(kind: str, name: str, value: float, limit: float = math.inf) -> None:
@@ -188,6 +212,7 @@ class AllocRequest(Message):
     stripes: int = 1
     immediate: float | None = None  # give up if not granted within this many seconds
     hostnqn: str | None = None
+    credential: str = ""  # MUNGE credential (auth: munge); the user is taken from it
 
     def check(self) -> None:
         _positive(self.kind, "size_gb", self.size_gb, MAX_SIZE_GB)
@@ -203,6 +228,8 @@ class AllocRequest(Message):
             raise ProtocolError("bad_field", f"{self.kind}: 'immediate' must be >= 0")
         if not self.user:
             raise ProtocolError("bad_field", f"{self.kind}: 'user' must not be empty")
+        _printable(self.kind, "user", self.user)
+        _printable(self.kind, "hostnqn", self.hostnqn)
 
 
 @message("trace_submit")
@@ -221,6 +248,7 @@ class TraceSubmit(Message):
     def check(self) -> None:
         _positive(self.kind, "size_gb", self.size_gb, MAX_SIZE_GB)
         _positive(self.kind, "duration_s", self.duration_s, 100 * 365 * 86400.0)
+        _printable(self.kind, "user", self.user)
 
 
 @message("trace_end")
@@ -236,8 +264,10 @@ class JobRequest(Message):
     request_id: str
     user: str
     job_id: int
+    credential: str = ""
 
     def check(self) -> None:
+        _printable(self.kind, "user", self.user)
         if self.job_id < 0:
             raise ProtocolError(
                 "bad_field", f"{self.kind}: field 'job_id' must be >= 0, got {self.job_id}"
@@ -261,6 +291,7 @@ class Release(JobRequest):
 class ListJobs(Message):
     request_id: str
     user: str
+    credential: str = ""
 
 
 @message("show_job")
@@ -278,18 +309,36 @@ class DrainNode(Message):
     user: str
     node: int | str  # its number or its name
     drain: bool = True
+    credential: str = ""
 
     def check(self) -> None:
-        if self.node == "" or (isinstance(self.node, int) and self.node < 0):
-            raise ProtocolError(
-                "bad_field", f"{self.kind}: field 'node' must be a node number >= 0 or a name"
-            )
+        _check_node_ref(self.kind, self.node)
+
+
+@message("remove_node")
+@dataclass(frozen=True, slots=True)
+class RemoveNode(Message):
+    """An admin forgets a node that is down and holds no job, and the key bound to its name."""
+
+    request_id: str
+    user: str
+    node: int | str  # its number or its name
+    credential: str = ""
+
+    def check(self) -> None:
+        _check_node_ref(self.kind, self.node)
+
+
+def _check_node_ref(kind: str, node: int | str) -> None:
+    if node == "" or (isinstance(node, int) and node < 0):
+        raise ProtocolError("bad_field", f"{kind}: field 'node' must be a number >= 0 or a name")
 
 
 @message("list_nodes")
 @dataclass(frozen=True, slots=True)
 class ListNodes(Message):
     request_id: str
+    credential: str = ""
 
 
 # --- orchestrator → client ------------------------------------------------------------------
@@ -413,6 +462,8 @@ class Register(Message):
     exports: list[str] = field(default_factory=list)
 
     def check(self) -> None:
+        _printable(self.kind, "name", self.name)
+        _printable(self.kind, "hostname", self.hostname)
         _positive(self.kind, "network_bw", self.network_bw)
         if not self.disks:
             raise ProtocolError("bad_field", f"{self.kind}: a node needs at least one disk")
@@ -424,6 +475,9 @@ class Register(Message):
                         "bad_field", f"{self.kind}: disks[{i}].{key} must be a number"
                     )
                 _positive(self.kind, f"disks[{i}].{key}", value, MAX_SIZE_GB)
+            for key in ("model", "path"):
+                if isinstance(disk.get(key), str):
+                    _printable(self.kind, f"disks[{i}].{key}", disk[key])
 
 
 @message("registered")
