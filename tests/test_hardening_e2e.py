@@ -140,7 +140,7 @@ def test_reports_about_another_nodes_job_are_ignored(served):
         dealer.send(p.Register(name="other:0", hostname="other", network_bw=1.0, disks=disks))
         assert isinstance(dealer.recv(WAIT * 1000), p.Registered)
         dealer.send(p.AllocFailed(job_id=0, part=0, reason="forged"))
-        orch.wait_for("reported on job 0 part 0, which it does not hold")
+        orch.wait_for("dropping a reply for job 0 part 0 attempt 1 from node 1: not the current")
     finally:
         dealer.close()
     result = run_client(clients, "--show", "0", "--json")

@@ -16,6 +16,7 @@ import zmq
 from storalloc.wire import protocol as p
 from storalloc.wire.transport import Dealer
 from tests.procs import CLIENT_CFG, WAIT, Proc, run_client, start_orchestrator
+from tests.services.curve import local_server_security
 from tests.test_lifecycle_e2e import GRANTED, Site, output
 
 pytestmark = pytest.mark.e2e
@@ -54,7 +55,7 @@ class ScriptedServer:
     each `allocate` as the script says (True: exported, False: failed)."""
 
     def __init__(self, endpoint: str, script: list[bool]) -> None:
-        self.dealer = Dealer(zmq.Context.instance(), endpoint)
+        self.dealer = Dealer(zmq.Context.instance(), endpoint, security=local_server_security())
         self.script = script
         disk = {"capacity": 500.0, "write_bw": 1.0, "read_bw": 1.0, "model": "m",
                 "path": "/dev/solo"}  # fmt: skip
@@ -133,7 +134,7 @@ def test_stray_and_late_answers_are_dropped(site):
     """`allocated` from a node that was not asked, or for an earlier attempt, grants
     nothing: the real part is what the client gets."""
     ctx = zmq.Context.instance()
-    stray = Dealer(ctx, site.server_endpoint)
+    stray = Dealer(ctx, site.server_endpoint, security=local_server_security())
     try:
         disk = {"capacity": 10.0, "write_bw": 1.0, "read_bw": 1.0, "model": "m",
                 "path": "/dev/x"}  # fmt: skip
@@ -197,7 +198,9 @@ def test_a_node_back_with_other_disks_frees_the_parts_of_its_jobs_elsewhere():
                   .group(1))  # fmt: skip
         assert {e["node_name"] for e in site.show(job)["extents"]} == {"a:0", "b:0"}
         assert site.servers.pop("a").stop() == 0
-        dealer = Dealer(zmq.Context.instance(), site.server_endpoint)
+        site.orch.wait_for("(a:0) is down")  # until then its name is a live server's
+        dealer = Dealer(zmq.Context.instance(), site.server_endpoint,
+                        security=local_server_security())
         try:  # "a:0" comes back with one 50 GB disk instead of two 100 GB ones
             disk = {"capacity": 50.0, "write_bw": 1.0, "read_bw": 1.0, "model": "m",
                     "path": "/dev/new"}  # fmt: skip
