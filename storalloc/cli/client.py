@@ -7,10 +7,19 @@ import argparse
 import getpass
 import os
 import signal
+import sys
 from collections.abc import Callable
 from datetime import datetime
 
-from storalloc.cli.common import EXIT_FAILED, EXIT_OK, add_verbosity, setup_logging
+from storalloc.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    add_verbosity,
+    add_version,
+    closed_pipe_safe,
+    prog_name,
+    setup_logging,
+)
 from storalloc.cli.listing import format_job, format_nodes, format_table, with_time_left
 from storalloc.client.session import (
     Link,
@@ -18,13 +27,15 @@ from storalloc.client.session import (
     Unreachable,
     allocate,
     dump_json,
+    emit,
     fetch_job,
     fetch_jobs,
     release,
     say,
     say_error,
+    set_output,
 )
-from storalloc.config.loader import ConfigError, load_client_config
+from storalloc.config.loader import ConfigError, find_config, load_client_config
 from storalloc.units import parse_begin, parse_size_gb, parse_time_limit
 from storalloc.wire import protocol as p
 
@@ -42,8 +53,15 @@ def _arg(parse: Callable[[str], object]) -> Callable[[str], object]:
     return convert
 
 
+def _node(text: str) -> str:
+    """A node name or number (resolved with the orchestrator's node list)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty node name")
+    return text.strip()
+
+
 def _job_id(text: str) -> int:
-    """A job (or node) number: digits only, as scancel takes."""
+    """A job number: digits only, as scancel takes."""
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"invalid id {text!r}: expected a number")
     return int(text)
@@ -61,12 +79,17 @@ def _seconds(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="client.py",
+        prog=prog_name("client.py"),
         description="Storalloc client: ask for N GB of storage for a given time, like salloc "
         "asks for nodes. Also lists (--list), shows (--show), releases (--release) "
         "allocations, and replays traces (--trace).",
+        epilog="A request may end with `-- COMMAND ARGS`: the command runs with the "
+        "allocation in its environment (STORALLOC_JOB_ID, STORALLOC_NQNS, STORALLOC_DEVICES "
+        "with --attach, STORALLOC_END, STORALLOC_CONNECTIONS), and the allocation is "
+        "released when it ends, as salloc does.",
     )
-    parser.add_argument("-c", "--config", required=True, help="client YAML config")
+    parser.add_argument("-c", "--config", help="client YAML config (default: $STORALLOC_CONF, "
+                        "then /etc/storalloc/client.yml)")  # fmt: skip
     parser.add_argument("--orchestrator", help="override the orchestrator endpoint")
     req = parser.add_argument_group("requesting storage")
     req.add_argument("-s", "--size", type=_arg(parse_size_gb),
@@ -88,15 +111,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with --list: only USER's jobs (squeue -u)")
     act.add_argument("--me", action="store_true", help="with --list: only my jobs (squeue --me)")
     act.add_argument("--nodes", action="store_true", help="list storage nodes, like sinfo")
-    act.add_argument("--drain", type=_job_id, metavar="NODE",
-                     help="admins: close a node to new placements (leases go on)")
-    act.add_argument("--resume", type=_job_id, metavar="NODE",
+    act.add_argument("--drain", type=_node, metavar="NODE",
+                     help="admins: close a node (name or number) to new placements")
+    act.add_argument("--resume", type=_node, metavar="NODE",
                      help="admins: open a drained node again")
     act.add_argument("--show", type=_job_id, metavar="JOB", help="everything about one job")
     act.add_argument("--release", type=_job_id, metavar="JOB", help="end a job now, like scancel")
     act.add_argument("--trace", metavar="FILE", help="replay a trace (orchestrator --simulate)")
     act.add_argument("--json", action="store_true",
-                     help="JSON output for --list, --nodes and --show")
+                     help="JSON output: one JSON line per event for requests; a document "
+                     "for --list, --nodes and --show")
     trace = parser.add_argument_group("trace replay")
     trace.add_argument("--format", dest="trace_format",
                        choices=["native-yaml", "native-csv", "iojobs", "darshan", "swf"],
@@ -107,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="SWF capacity model: GB per allocated processor")
     trace.add_argument("--report", metavar="FILE", help="write the replay report (.yml/.json)")
     add_verbosity(parser)
+    add_version(parser)
     return parser
 
 
@@ -121,6 +146,8 @@ def _check_action(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     if (args.me or args.only_user) and actions != ["list"]:
         parser.error("--me and -u/--user go with --list")
     if actions:
+        if args.command:
+            parser.error(f"`-- COMMAND` goes with a request, not with --{actions[0]}")
         return actions[0]
     if args.size is None or args.time is None:
         parser.error("a request needs both -s/--size and -t/--time (or one of --list, "
@@ -135,20 +162,37 @@ def _check_action(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     return "request"
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parse(argv: list[str] | None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+    """Arguments, with salloc's `-- COMMAND ARGS` split off first."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command: list[str] | None = None
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, command = argv[:cut], argv[cut + 1:]
     parser = build_parser()
     args = parser.parse_args(argv)
+    if command == []:
+        parser.error("nothing after `--`: expected a COMMAND to run")
+    args.command = command
+    return parser, args
+
+
+@closed_pipe_safe
+def main(argv: list[str] | None = None) -> int:
+    parser, args = _parse(argv)
     action = _check_action(parser, args)
     setup_logging(args.verbose, args.quiet)
+    set_output(quiet=args.quiet, as_json=args.json and action in ("request", "release"))
     try:
-        cfg = load_client_config(args.config)
+        cfg = load_client_config(find_config("client", args.config))
     except ConfigError as exc:
         say_error(str(exc))
         return EXIT_FAILED
     # SIGTERM behaves like Ctrl-C: a waiting request is cancelled, nothing is left behind.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     user = os.environ.get("STORALLOC_USER") or getpass.getuser()
-    link = Link(args.orchestrator or cfg.orchestrator, cfg.timeout)
+    link = Link(args.orchestrator or cfg.orchestrator, cfg.timeout, retry=cfg.retry,
+                keepalive=cfg.keepalive)  # fmt: skip
     try:
         if action == "request":
             return _request(link, args, cfg, user)
@@ -158,12 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         if action == "nodes":
             return _nodes(link, args.json)
         if action in ("drain", "resume"):
-            node = args.drain if action == "drain" else args.resume
-            reply = link.call(p.DrainNode(request_id=link.new_id(), user=user, node=node,
-                                          drain=action == "drain"))
-            assert isinstance(reply, p.Done)
-            say(reply.text)
-            return EXIT_OK
+            return _drain(link, user, args.drain or args.resume, action == "drain", args.json)
         if action == "show":
             return _show(link, user, args.show, args.json)
         if action == "release":
@@ -178,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         say_error(str(exc))
         return EXIT_FAILED
     except KeyboardInterrupt:
-        return EXIT_OK
+        return EXIT_FAILED  # interrupted is not success, as with Slurm's commands
     finally:
         link.close()
 
@@ -191,25 +230,46 @@ def _request(link: Link, args: argparse.Namespace, cfg: object, user: str) -> in
         request_id=link.new_id(), user=user, size_gb=args.size, duration_s=float(args.time),
         begin=args.begin, stripes=args.stripes, immediate=args.immediate, hostnqn=hostnqn,
     )
-    on_granted = None
-    if args.attach:
-        def on_granted(granted: p.Granted) -> int:
-            return _attach(granted, hostnqn)
-    return allocate(link, request, on_granted=on_granted)
+    if not args.attach and not args.command:
+        return allocate(link, request)
+    return allocate(link, request, on_granted=lambda g: _hold(link, user, g, args, hostnqn))
 
 
-def _attach(granted: p.Granted, hostnqn: str | None) -> int:
-    from storalloc.client.attach import AttachError, connect
+def _hold(link: Link, user: str, granted: p.Granted, args: argparse.Namespace,
+          hostnqn: str | None) -> int:  # fmt: skip
+    """salloc after the grant: attach, run the command, detach and release."""
+    from storalloc.client import salloc
     from storalloc.server.runner import Runner
 
+    salloc.raise_on_signals()  # from here on an interrupt must give the lease back
     runner = Runner(timeout=30.0)
-    for i, conn in enumerate(granted.connections):
+
+    def give_back(job_id: int) -> None:
         try:
-            device = connect(conn, hostnqn, runner=runner)
-        except AttachError as exc:
-            say_error(f"job {granted.job_id} part {i}: {exc}")
-            return EXIT_FAILED
-        say(f"job {granted.job_id} attached as {device}")
+            release(link, user, job_id)
+        except (Unreachable, ServerError) as exc:
+            say_error(f"releasing job {job_id}: {exc}")
+
+    attach = (lambda g: salloc.attach_all(g, hostnqn, runner)) if args.attach else None
+    return salloc.hold(granted, args.command, attach, give_back, runner)
+
+
+def _drain(link: Link, user: str, node: str, drain: bool, as_json: bool) -> int:
+    """--drain/--resume NODE, where NODE is a node's name or its number."""
+    reply = link.call(p.ListNodes(request_id=link.new_id()))
+    assert isinstance(reply, p.NodeList)
+    found = [n["node"] for n in reply.nodes if n["name"] == node or str(n["node"]) == node]
+    if not found:
+        known = ", ".join(f"{n['name']} ({n['node']})" for n in reply.nodes) or "none"
+        say_error(f"no storage node named {node!r}; known nodes: {known}")
+        return EXIT_FAILED
+    done = link.call(p.DrainNode(request_id=link.new_id(), user=user, node=found[0],
+                                 drain=drain))  # fmt: skip
+    assert isinstance(done, p.Done)
+    if as_json:
+        dump_json({"node": found[0], "drained": drain, "text": done.text})
+    else:
+        say(done.text)
     return EXIT_OK
 
 
@@ -257,6 +317,7 @@ def _release(link: Link, user: str, job_id: int) -> int:
             except AttachError as exc:
                 say_error(str(exc))
                 return EXIT_FAILED
-            say(f"disconnected {nqn}")
-    say(release(link, user, job_id))
+            emit("detached", f"disconnected {nqn}", job_id=job_id, nqn=nqn)
+    text = release(link, user, job_id)
+    emit("released", text, job_id=job_id, text=text)
     return EXIT_OK

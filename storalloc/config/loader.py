@@ -30,6 +30,7 @@ from storalloc.config.checks import (
 from storalloc.config.schema import (
     ConfigError,
     Invalid,
+    Leaf,
     ListOf,
     Nullable,
     Record,
@@ -49,6 +50,7 @@ __all__ = [
     "ServerConfig",
     "SystemConfig",
     "TransportConfig",
+    "find_config",
     "load_client_config",
     "load_orchestrator_config",
     "load_server_config",
@@ -78,6 +80,8 @@ class OrchestratorConfig:
     admins: tuple[str, ...] = ("root",)
     max_request_gb: float = 1e9
     state_file: str | None = None
+    metrics: str | None = None  # HOST:PORT of the Prometheus endpoint; None = off
+    metrics_interval: float = 5.0  # seconds between refreshes of the capacity gauges
     source: str | None = field(default=None, compare=False)  # file it was loaded from
 
 
@@ -103,6 +107,8 @@ class ClientConfig:
     orchestrator: str = "tcp://127.0.0.1:35000"
     timeout: float = 5.0
     hostnqn_file: str = "/etc/nvme/hostnqn"
+    keepalive: float = 10.0  # a waiting client pings the orchestrator this often
+    retry: float = 20.0  # and gives up once it has been silent this long
     source: str | None = field(default=None, compare=False)
 
 
@@ -191,6 +197,15 @@ def _check_node(values: dict[str, Any], key: str) -> None:
 # ---- schemas --------------------------------------------------------------------
 
 _SECONDS = positive("seconds")
+_HOST_PORT_RE = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(?P<port>\d{1,5})")
+
+
+def _is_host_port(value: object) -> bool:
+    match = _HOST_PORT_RE.fullmatch(value) if isinstance(value, str) else None
+    return match is not None and 0 < int(match["port"]) < 65536
+
+
+HOST_PORT = Leaf("HOST:PORT such as 127.0.0.1:9750", _is_host_port)
 
 
 def _orchestrator_schema(strategy_names: Collection[str] | None) -> Record:
@@ -208,6 +223,8 @@ def _orchestrator_schema(strategy_names: Collection[str] | None) -> Record:
             "admins": ListOf(NON_EMPTY, "a list of user names"),
             "max_request_gb": positive("GB"),
             "state_file": Nullable(NON_EMPTY),
+            "metrics": Nullable(HOST_PORT),
+            "metrics_interval": _SECONDS,
         },
         finish=_check_orchestrator,
     )
@@ -233,6 +250,8 @@ _CLIENT = Record(
         "orchestrator": endpoint(bind=False),
         "timeout": _SECONDS,
         "hostnqn_file": NON_EMPTY,
+        "keepalive": _SECONDS,
+        "retry": non_negative("seconds"),
     },
 )
 
@@ -352,3 +371,24 @@ def select_node(system: SystemConfig, server: ServerConfig) -> NodeConfig:
         what = f"an index below {count} (the number of nodes in {system.source})"
         raise ConfigError(f"{server.source}: {expected('node', what, server.node)}")
     return system.nodes[server.node]
+
+
+# ---- discovery, as Slurm finds slurm.conf ---------------------------------------
+
+CONF_ENV = "STORALLOC_CONF"  # like SLURM_CONF; one variable names the role's file
+SYSTEM_DIR = "/etc/storalloc"
+
+
+def find_config(role: str, given: str | None, environ: Mapping[str, str] = os.environ) -> str:
+    """The config file of `role` (client, orchestrator, server): `-c`, else $STORALLOC_CONF,
+    else /etc/storalloc/<role>.yml. Raises ConfigError naming every place looked at."""
+    if given:
+        return given
+    if environ.get(CONF_ENV):
+        return environ[CONF_ENV]
+    system = os.path.join(environ.get("STORALLOC_CONF_DIR", SYSTEM_DIR), f"{role}.yml")
+    if os.path.isfile(system):
+        return system
+    raise ConfigError(
+        f"no {role} configuration: give -c FILE, set {CONF_ENV}, or create {system}"
+    )

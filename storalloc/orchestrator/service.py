@@ -183,6 +183,9 @@ class Orchestrator:
         if msg is None:
             return
         request_id = getattr(msg, "request_id", None)
+        if isinstance(msg, p.Ping):  # liveness only: no state, no dispatch
+            self.clients.send(address, p.Pong(request_id=msg.request_id))
+            return
         if not isinstance(msg, p.ListJobs | p.ShowJob | p.ListNodes):
             self._dirty = True
         try:

@@ -267,7 +267,21 @@ class ListNodes(Message):
     request_id: str
 
 
+@message("ping")
+@dataclass(frozen=True, slots=True)
+class Ping(Message):
+    """A waiting client checks the orchestrator is still there; answered by `pong`."""
+
+    request_id: str
+
+
 # --- orchestrator → client ------------------------------------------------------------------
+
+
+@message("pong")
+@dataclass(frozen=True, slots=True)
+class Pong(Message):
+    request_id: str
 
 
 @message("node_list")
