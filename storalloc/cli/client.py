@@ -258,7 +258,9 @@ def _drain(link: Link, user: str, node: str, drain: bool, as_json: bool) -> int:
     """--drain/--resume NODE, where NODE is a node's name or its number."""
     reply = link.call(p.ListNodes(request_id=link.new_id()))
     assert isinstance(reply, p.NodeList)
-    found = [n["node"] for n in reply.nodes if n["name"] == node or str(n["node"]) == node]
+    found = [n["node"] for n in reply.nodes if n["name"] == node]
+    if not found and node.isdigit():
+        found = [int(node)]  # a number goes as is: the orchestrator judges it
     if not found:
         known = ", ".join(f"{n['name']} ({n['node']})" for n in reply.nodes) or "none"
         say_error(f"no storage node named {node!r}; known nodes: {known}")
