@@ -3,28 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 from storalloc import registry
 from storalloc.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     add_verbosity,
+    add_version,
     error,
     install_stop_handlers,
+    prog_name,
     setup_logging,
 )
-from storalloc.config.loader import ConfigError, load_orchestrator_config
+from storalloc.config.loader import ConfigError, find_config, load_orchestrator_config
 
 PROG = "orchestrator"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="orchestrator.py",
+        prog=prog_name("orchestrator.py"),
         description="Storalloc orchestrator: receives storage requests, places them on the "
         "disks of registered storage servers and ends them when their time is up.",
     )
-    parser.add_argument("-c", "--config", required=True, help="orchestrator YAML config")
+    parser.add_argument("-c", "--config", help="orchestrator YAML config (default: "
+                        "$STORALLOC_CONF, then /etc/storalloc/orchestrator.yml)")
     parser.add_argument("--simulate", action="store_true",
                         help="run on virtual time, driven by `client.py --trace`")  # fmt: skip
     parser.add_argument("--strategy", help="override sched_strategy (name or pkg.mod:Class)")
@@ -33,14 +37,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--print-endpoints", action="store_true",
                         help="print the bound endpoints on one line first")
     add_verbosity(parser)
+    add_version(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    setup_logging(args.verbose, args.quiet)
+    setup_logging(args.verbose, args.quiet, default=logging.INFO)  # the audit trail
     try:
-        cfg = load_orchestrator_config(args.config, strategy_names=registry.STRATEGIES)
+        cfg = load_orchestrator_config(
+            find_config("orchestrator", args.config), strategy_names=registry.STRATEGIES
+        )
         strategy = registry.make_strategy(
             args.strategy or cfg.sched_strategy, cfg.strategy_options, cfg.seed
         )

@@ -12,11 +12,19 @@ from storalloc.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     add_verbosity,
+    add_version,
     error,
     install_stop_handlers,
+    prog_name,
     setup_logging,
 )
-from storalloc.config.loader import ConfigError, load_server_config, load_system, select_node
+from storalloc.config.loader import (
+    ConfigError,
+    find_config,
+    load_server_config,
+    load_system,
+    select_node,
+)
 
 if TYPE_CHECKING:
     from storalloc.server.backends import Backend
@@ -26,12 +34,15 @@ PROG = "server"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="server.py",
+        prog=prog_name("server.py"),
         description="Storalloc storage server: registers a storage node with the "
         "orchestrator, then carves and exports space over NVMe-oF on its orders.",
     )
-    parser.add_argument("-c", "--config", required=True, help="server YAML config")
-    parser.add_argument("-s", "--system", required=True, help="system YAML (nodes, disks)")
+    parser.add_argument("-c", "--config", help="server YAML config (default: "
+                        "$STORALLOC_CONF, then /etc/storalloc/server.yml)")
+    parser.add_argument("-s", "--system", required=True,
+                        help="system YAML (nodes, disks), or a shipped one's name: ault14, "
+                        "pair, tiny")  # fmt: skip
     parser.add_argument("--node", type=int, help="node index in the system YAML (config: node)")
     parser.add_argument("--name", help="name to register under (default: the hostname)")
     parser.add_argument("--orchestrator", help="override the orchestrator endpoint")
@@ -45,7 +56,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="remove every export Storalloc created on this node, then exit")
     parser.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     add_verbosity(parser)
+    add_version(parser)
     return parser
+
+
+def shipped_system(given: str) -> str:
+    """`-s ault14` names a system shipped with the package when no such file exists."""
+    from storalloc import examples_dir
+
+    shipped = os.path.join(examples_dir(), "server", "systems", f"{given}.yml")
+    if not os.path.exists(given) and os.sep not in given and os.path.exists(shipped):
+        return shipped
+    return given
 
 
 def _emit(text: str) -> None:
@@ -56,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose, args.quiet)
     try:
-        cfg = load_server_config(args.config)
-        system = load_system(args.system)
+        cfg = load_server_config(find_config("server", args.config))
+        system = load_system(shipped_system(args.system))
         index = cfg.node if args.node is None else args.node
         node = select_node(system, dataclasses.replace(cfg, node=index))
     except ConfigError as exc:

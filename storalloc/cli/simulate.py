@@ -1,0 +1,23 @@
+"""`storalloc-simulate`: the one-process replay sweep (storalloc.sim.sweep), with --version."""
+
+from __future__ import annotations
+
+import sys
+
+from storalloc.cli.common import prog_name
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if "--version" in args:
+        from storalloc import __version__
+
+        print(f"{prog_name('storalloc-simulate')} {__version__}")
+        return 0
+    from storalloc.sim.sweep import main as sweep
+
+    return sweep(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
