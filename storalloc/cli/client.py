@@ -25,7 +25,6 @@ from storalloc.client.session import (
     Link,
     ServerError,
     Unreachable,
-    allocate,
     dump_json,
     emit,
     fetch_job,
@@ -105,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     req.add_argument("--attach", action="store_true",
                      help="after the grant, connect with nvme-cli and print the device")
     req.add_argument("--hostnqn", help="this host's NVMe host NQN (default: hostnqn_file)")
+    req.add_argument("--test-only", action="store_true",
+                     help="only check that the request could ever fit this site, as sbatch "
+                     "--test-only; books nothing")
     act = parser.add_argument_group("other actions (one per call)")
     act.add_argument("--list", action="store_true", help="list allocations, like squeue")
     act.add_argument("-u", "--user", dest="only_user", metavar="USER",
@@ -195,7 +197,9 @@ def main(argv: list[str] | None = None) -> int:
                 keepalive=cfg.keepalive)  # fmt: skip
     try:
         if action == "request":
-            return _request(link, args, cfg, user)
+            from storalloc.cli.client_request import request
+
+            return request(link, args, cfg, user)
         if action == "list":
             only = user if args.me else args.only_user
             return _list(link, user, args.json, only)
@@ -220,38 +224,6 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED  # interrupted is not success, as with Slurm's commands
     finally:
         link.close()
-
-
-def _request(link: Link, args: argparse.Namespace, cfg: object, user: str) -> int:
-    from storalloc.client.attach import read_hostnqn
-
-    hostnqn = args.hostnqn or read_hostnqn(cfg.hostnqn_file)  # type: ignore[attr-defined]
-    request = p.AllocRequest(
-        request_id=link.new_id(), user=user, size_gb=args.size, duration_s=float(args.time),
-        begin=args.begin, stripes=args.stripes, immediate=args.immediate, hostnqn=hostnqn,
-    )
-    if not args.attach and not args.command:
-        return allocate(link, request)
-    return allocate(link, request, on_granted=lambda g: _hold(link, user, g, args, hostnqn))
-
-
-def _hold(link: Link, user: str, granted: p.Granted, args: argparse.Namespace,
-          hostnqn: str | None) -> int:  # fmt: skip
-    """salloc after the grant: attach, run the command, detach and release."""
-    from storalloc.client import salloc
-    from storalloc.server.runner import Runner
-
-    salloc.raise_on_signals()  # from here on an interrupt must give the lease back
-    runner = Runner(timeout=30.0)
-
-    def give_back(job_id: int) -> None:
-        try:
-            release(link, user, job_id)
-        except (Unreachable, ServerError) as exc:
-            say_error(f"releasing job {job_id}: {exc}")
-
-    attach = (lambda g: salloc.attach_all(g, hostnqn, runner)) if args.attach else None
-    return salloc.hold(granted, args.command, attach, give_back, runner)
 
 
 def _drain(link: Link, user: str, node: str, drain: bool, as_json: bool) -> int:
