@@ -7,7 +7,7 @@ if command -v slurmctld >/dev/null && command -v slurmd >/dev/null && command -v
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get -o DPkg::Lock::Timeout=600 update -q
-apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends slurmctld slurmd slurm-client munge lua5.3
+apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends slurmctld slurmd slurm-client munge
 # The lua burst-buffer plugin ships in Debian's slurm-wlm-basic-plugins; say so if absent.
 if ! find /usr/lib -name burst_buffer_lua.so | grep -q .; then
     echo "ERROR: burst_buffer_lua.so is not in this Slurm build" >&2
