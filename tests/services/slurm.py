@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -154,7 +155,22 @@ class Slurm:
                     proc.kill()
                     proc.wait()
         self.procs.clear()
+        self._reap_steps()
         self.munge.stop()
+
+    def _reap_steps(self) -> None:
+        """slurmstepd daemonizes: end those of this Slurm (they carry our SLURM_CONF)."""
+        mark = f"SLURM_CONF={self.conf}".encode()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if b"slurmstepd" not in (entry / "cmdline").read_bytes():
+                    continue
+                if mark in (entry / "environ").read_bytes().split(b"\0"):
+                    os.kill(int(entry.name), signal.SIGKILL)
+            except (OSError, ProcessLookupError):
+                continue  # gone meanwhile, or not ours to read
 
     def __enter__(self) -> Slurm:
         try:
