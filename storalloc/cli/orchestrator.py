@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--strategy", help="override sched_strategy (name or pkg.mod:Class)")
     parser.add_argument("--client-endpoint", help="override client_endpoint")
     parser.add_argument("--server-endpoint", help="override server_endpoint")
+    parser.add_argument("--metrics", metavar="HOST:PORT",
+                        help="override `metrics`: serve Prometheus metrics there (port 0: any)")
     parser.add_argument("--print-endpoints", action="store_true",
                         help="print the bound endpoints on one line first")
     add_verbosity(parser)
@@ -61,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     from storalloc.sim.report import build_report
 
     try:
+        metrics, metrics_at = _metrics(args.metrics or cfg.metrics, cfg.metrics_interval)
+    except Exception as exc:  # MetricsUnavailable, or a malformed --metrics
+        error(PROG, str(exc))
+        return EXIT_FAILED
+    try:
         orch = Orchestrator(
             client_endpoint=args.client_endpoint or cfg.client_endpoint,
             server_endpoint=args.server_endpoint or cfg.server_endpoint,
@@ -68,20 +75,35 @@ def main(argv: list[str] | None = None) -> int:
             heartbeat_interval=cfg.heartbeat_interval,
             heartbeat_timeout=cfg.heartbeat_timeout, max_request_gb=cfg.max_request_gb,
             simulate=args.simulate,
-            report_builder=build_report, state_file=cfg.state_file,
+            report_builder=build_report, state_file=cfg.state_file, metrics=metrics,
         )  # fmt: skip
-    except StateError as exc:
-        error(PROG, str(exc))
-        return EXIT_FAILED
-    except zmq.ZMQError as exc:  # address in use, bad interface
-        error(PROG, f"cannot listen: {exc}")
+    except (StateError, zmq.ZMQError) as exc:  # bad state file; address in use
+        error(PROG, str(exc) if isinstance(exc, StateError) else f"cannot listen: {exc}")
+        if metrics is not None:
+            metrics.close()  # type: ignore[attr-defined]
         return EXIT_FAILED
     if args.print_endpoints:
-        print(f"listening clients={orch.clients.endpoint} servers={orch.servers.endpoint}",
-              flush=True)  # fmt: skip
+        shown = f" metrics={metrics_at}" if metrics_at else ""
+        print(f"listening clients={orch.clients.endpoint} servers={orch.servers.endpoint}"
+              + shown, flush=True)  # fmt: skip
     wakeup = install_stop_handlers(orch.stop)
     try:
         orch.run(wakeup)
     finally:
         orch.close()
+        if metrics is not None:
+            metrics.close()  # type: ignore[attr-defined]
     return EXIT_OK
+
+
+def _metrics(listen: str | None, interval: float) -> tuple[object | None, str | None]:
+    """The Prometheus endpoint when configured (off by default), and its address."""
+    if not listen:
+        return None, None
+    from storalloc.orchestrator.metrics import Metrics, MetricsUnavailable
+
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise MetricsUnavailable(f"invalid metrics address {listen!r}: expected HOST:PORT")
+    metrics = Metrics(interval)
+    return metrics, metrics.serve(listen)

@@ -202,7 +202,7 @@ _HOST_PORT_RE = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(?P<port>\d{
 
 def _is_host_port(value: object) -> bool:
     match = _HOST_PORT_RE.fullmatch(value) if isinstance(value, str) else None
-    return match is not None and 0 < int(match["port"]) < 65536
+    return match is not None and int(match["port"]) < 65536  # 0: any free port
 
 
 HOST_PORT = Leaf("HOST:PORT such as 127.0.0.1:9750", _is_host_port)

@@ -34,8 +34,11 @@ class _Outbox:
     def __init__(self, clients: Router, servers: Router) -> None:
         self.clients = clients
         self.servers = servers
+        self.observe: Callable[[p.Message], None] | None = None  # metrics
 
     def to_client(self, address: Any, msg: p.Message) -> None:
+        if self.observe is not None:
+            self.observe(msg)
         self.clients.send(address, msg)
 
     def to_server(self, address: Any, msg: p.Message) -> None:
@@ -61,6 +64,7 @@ class Orchestrator:
         report_builder: Callable[[Scheduler, list[Job]], dict] | None = None,
         state_file: str | None = None,
         context: zmq.Context | None = None,
+        metrics: Any = None,  # storalloc.orchestrator.metrics.Metrics, optional
     ) -> None:
         self.ctx = context or zmq.Context.instance()
         self.clients = Router(self.ctx, client_endpoint)
@@ -69,14 +73,18 @@ class Orchestrator:
         self.clock: Clock = VirtualClock() if simulate else LiveClock()
         self.timers = TimerQueue()  # scheduler time: virtual in simulation
         self.finished: list[Job] = []
+        outbox = _Outbox(self.clients, self.servers)
         self.scheduler = Scheduler(
-            Cluster(), strategy, self.clock, self.timers, _Outbox(self.clients, self.servers),
+            Cluster(), strategy, self.clock, self.timers, outbox,
             block_size=block_size, admins=admins, heartbeat_interval=heartbeat_interval,
             max_request_gb=max_request_gb,
             on_finish=self.finished.append if simulate else None,
             on_placed=self._draw if log.isEnabledFor(logging.DEBUG) else None,
         )  # fmt: skip
         self.report_builder = report_builder
+        self.metrics = metrics
+        if metrics is not None:
+            outbox.observe = metrics.observer(self.scheduler)
         self.heartbeat_timeout = heartbeat_timeout
         self.node_of_address: dict[bytes, int] = {}
         self.last_seen: dict[int, float] = {}  # node → monotonic time of its last message
@@ -122,6 +130,8 @@ class Orchestrator:
             if self.clients.socket in events:
                 self._drain(self.clients, self._on_client)
             self._housekeeping()
+            if self.metrics is not None and self.metrics.due():
+                self.metrics.refresh(self.scheduler)
             if self._dirty and self.state_file:
                 self._dirty = False
                 state.save(self.state_file, self.scheduler)
@@ -179,6 +189,7 @@ class Orchestrator:
             return None
 
     def _on_client(self, address: bytes, frames: list[bytes]) -> None:
+        began = time.perf_counter()
         msg = self._decode(self.clients, address, frames, "client")
         if msg is None:
             return
@@ -194,6 +205,8 @@ class Orchestrator:
             reply = p.Error(code=exc.code, message=str(exc), request_id=request_id)
         if reply is not None:
             self.clients.send(address, reply)
+        if self.metrics is not None:
+            self.metrics.request_answered(time.perf_counter() - began)
 
     def _serve_client(self, address: bytes, msg: p.Message) -> p.Message | None:
         s = self.scheduler
@@ -279,6 +292,8 @@ class Orchestrator:
                         p.Deallocate(job_id=msg.job_id, part=msg.part, export_id=msg.export_id),
                     )
             case p.AllocFailed():
+                if self.metrics is not None:
+                    self.metrics.setup_failed()
                 self.scheduler.part_failed(msg.job_id, msg.part, msg.reason)
             case _:
                 self.servers.send(
