@@ -223,3 +223,18 @@ def test_unanswered_request_is_resent_with_the_same_id_on_a_new_connection(tmp_p
         client.stop()
         router.close(0)
         ctx.term()
+
+
+def test_trace_replay_report_in_json():
+    orch, clients, servers = start_orchestrator("--simulate", verbose=False)
+    server = start_server(servers)
+    try:
+        wait_nodes(clients)
+        hand = ROOT / "tests" / "data" / "sim" / "hand.csv"
+        result = run_client(clients, "--trace", str(hand), "--json")
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert isinstance(report, dict) and report
+    finally:
+        server.stop()
+        orch.stop()
