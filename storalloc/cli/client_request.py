@@ -44,7 +44,10 @@ def _hold(link: Link, user: str, granted: p.Granted, args: argparse.Namespace,
     def give_back(job_id: int) -> None:
         try:
             release(link, user, job_id)
-        except (Unreachable, ServerError) as exc:
+        except ServerError as exc:
+            if exc.code != "job_ended":  # the lease ran out meanwhile: nothing to give back
+                say_error(f"releasing job {job_id}: {exc}")
+        except Unreachable as exc:
             say_error(f"releasing job {job_id}: {exc}")
 
     attach = (lambda g: salloc.attach_all(g, hostnqn, runner)) if args.attach else None
