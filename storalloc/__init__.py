@@ -13,7 +13,7 @@ def check_python(version=sys.version_info):
     Written in the plainest Python so that older interpreters can still run it."""
     if tuple(version[:2]) < MIN_PYTHON:
         text = "storalloc: error: Python {}.{} or newer is needed, this is Python {}.{} ({})"
-        return text.format(*MIN_PYTHON, *version[:2], sys.executable)
+        return text.format(MIN_PYTHON[0], MIN_PYTHON[1], version[0], version[1], sys.executable)
     return None
 
 
