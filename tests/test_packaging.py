@@ -77,6 +77,9 @@ def test_config_is_found_as_slurm_finds_its_own(tmp_path):
         "given.yml"
     assert find_config("client", None, {**look, "STORALLOC_CONF": "env.yml"}) == "env.yml"
     assert find_config("client", None, look) == str(system / "client.yml")
+    # A directory in STORALLOC_CONF serves every role of a host.
+    assert find_config("server", None, {"STORALLOC_CONF": str(system)}) == \
+        str(system / "server.yml")
     with pytest.raises(ConfigError, match=r"no server configuration: give -c FILE, set "
                        r"STORALLOC_CONF, or create .*/server.yml"):  # fmt: skip
         find_config("server", None, look)

@@ -380,12 +380,14 @@ SYSTEM_DIR = "/etc/storalloc"
 
 
 def find_config(role: str, given: str | None, environ: Mapping[str, str] = os.environ) -> str:
-    """The config file of `role` (client, orchestrator, server): `-c`, else $STORALLOC_CONF,
-    else /etc/storalloc/<role>.yml. Raises ConfigError naming every place looked at."""
+    """The config file of `role` (client, orchestrator, server): `-c`, else $STORALLOC_CONF
+    (a file, or a directory holding <role>.yml, for hosts that run several roles), else
+    /etc/storalloc/<role>.yml. Raises ConfigError naming every place looked at."""
     if given:
         return given
-    if environ.get(CONF_ENV):
-        return environ[CONF_ENV]
+    named = environ.get(CONF_ENV)
+    if named:
+        return os.path.join(named, f"{role}.yml") if os.path.isdir(named) else named
     system = os.path.join(environ.get("STORALLOC_CONF_DIR", SYSTEM_DIR), f"{role}.yml")
     if os.path.isfile(system):
         return system
