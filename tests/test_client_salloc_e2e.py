@@ -238,3 +238,17 @@ def test_trace_replay_report_in_json():
     finally:
         server.stop()
         orch.stop()
+
+
+def test_errors_are_json_events_too(tmp_path):
+    cfg = tmp_path / "client.yml"
+    cfg.write_text("orchestrator: tcp://127.0.0.1:9\ntimeout: 0.5\nretry: 0\n")
+    result = subprocess.run(
+        [sys.executable, "client.py", "-c", str(cfg), "-s", "1", "-t", "1", "--json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, env=env(),
+    )  # fmt: skip
+    assert result.returncode == 1
+    event = json.loads(result.stdout.splitlines()[-1])
+    assert event["event"] == "error" and event["code"] == "unreachable"
+    assert "no answer from the orchestrator" in event["message"]
+    assert "storalloc: error: no answer from the orchestrator" in result.stderr

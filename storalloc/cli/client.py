@@ -214,10 +214,9 @@ def main(argv: list[str] | None = None) -> int:
         from storalloc.client.trace_replay import replay_command
 
         return replay_command(link, args, user)
-    except Unreachable as exc:
-        say_error(str(exc))
-        return EXIT_FAILED
-    except ServerError as exc:
+    except (Unreachable, ServerError) as exc:
+        code = exc.code if isinstance(exc, ServerError) else "unreachable"
+        emit("error", None, code=code, message=str(exc))  # --json: scripts see it too
         say_error(str(exc))
         return EXIT_FAILED
     except KeyboardInterrupt:
