@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from storalloc.cli.common import prog_name
+from storalloc.cli.common import closed_pipe_safe, prog_name
 
 
+@closed_pipe_safe
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if "--version" in args:
