@@ -146,6 +146,8 @@ class Slurm:
         return result
 
     def stop(self) -> None:
+        if self.procs:  # jobs first, so that their steps end the normal way
+            self.run(["scancel", "--quiet", "--partition=debug"], check=False)
         for proc in reversed(self.procs):
             if proc.poll() is None:
                 proc.terminate()
@@ -159,14 +161,13 @@ class Slurm:
         self.munge.stop()
 
     def _reap_steps(self) -> None:
-        """slurmstepd daemonizes: end those of this Slurm (they carry our SLURM_CONF)."""
+        """slurmstepd daemonizes, and a job's script may outlive it: end what this Slurm
+        started (they all carry our SLURM_CONF in their environment; nothing else does)."""
         mark = f"SLURM_CONF={self.conf}".encode()
         for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
                 continue
             try:
-                if b"slurmstepd" not in (entry / "cmdline").read_bytes():
-                    continue
                 if mark in (entry / "environ").read_bytes().split(b"\0"):
                     os.kill(int(entry.name), signal.SIGKILL)
             except (OSError, ProcessLookupError):
