@@ -107,6 +107,7 @@ def test_job_gets_a_lease_that_ends_with_it(site):
     job = json.loads(run_client(clients, "--show", fields["job"], "--json", user="root").stdout)
     assert job["state"] == "ALLOCATED" and job["size_gb"] == 200  # held while the job runs
     assert job["user"] == "nobody"
+    assert job["duration_s"] == 10 * 60 + 60  # the job's time limit plus STORALLOC_BB_SLACK
     (work / "go").touch()
     poll("the Slurm job to end", lambda: not slurm.run(
         ["squeue", "-h", "-j", slurm_job], check=False).stdout.strip())  # fmt: skip
