@@ -127,7 +127,7 @@ def test_bad_values_are_usage_errors(args, message):
 
 def test_unreachable_orchestrator_fails_fast(tmp_path):
     cfg = tmp_path / "client.yml"
-    cfg.write_text("orchestrator: tcp://127.0.0.1:9\ntimeout: 0.5\n")
+    cfg.write_text("orchestrator: tcp://127.0.0.1:9\ntimeout: 0.5\nretry: 0\n")
     result = subprocess.run(
         [sys.executable, "client.py", "-c", str(cfg), "-s", "1", "-t", "1"],
         cwd=ROOT, capture_output=True, text=True, timeout=30,

@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from storalloc.orchestrator.timeline import Bar, NodeRows, render_timeline, terminal_columns
+from storalloc.orchestrator.timeline import (
+    PIPE_COLUMNS,
+    Bar,
+    NodeRows,
+    render_timeline,
+    terminal_columns,
+)
 
 T0 = 1795606800.0  # 2026-11-25 11:40:00 UTC
 H = 3600.0
@@ -107,14 +113,23 @@ def test_one_column_too_narrow_moves_to_ten_minute_steps() -> None:
     assert lines[-1] == "└───┴──────"
 
 
-def test_nothing_fits_uses_the_widest_step() -> None:
+def test_beyond_the_ladder_columns_grow_by_whole_days_to_fit() -> None:
     node = NodeRows(None, [[Bar(T0, T0 + 400 * DAY, newest=True)]])
     assert render_timeline([node], columns=10).split("\n") == [
-        "1 column = 30 d, from 2026-11-25 11:40 UTC",
-        "┌───┬" + "─" * 13,
-        "│  0│" + "□" * 13,
-        "└───┴" + "─" * 13,
+        "1 column = 100 d, from 2026-11-25 11:40 UTC",
+        "┌───┬" + "─" * 4,
+        "│  0│" + "□" * 4,
+        "└───┴" + "─" * 4,
     ]
+
+
+@pytest.mark.parametrize("years", [1, 10, 100])
+def test_long_leases_never_exceed_the_width(years: int) -> None:
+    node = NodeRows(None, [[Bar(T0, T0 + years * 365 * DAY, newest=True)],
+                           [Bar(T0 + DAY, T0 + 2 * DAY, newest=False)]])
+    lines = render_timeline([node], columns=200).split("\n")
+    assert max(len(line) for line in lines) <= 200
+    assert lines[0].startswith("1 column = ")
 
 
 def test_without_columns_the_seed_step_is_kept_however_long() -> None:
@@ -222,16 +237,16 @@ def test_drawing_invariants(disks_per_node: list[list[list[Bar]]], columns: int 
         assert not header
 
 
-def test_terminal_columns_none_when_not_a_tty(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_terminal_columns_200_when_not_a_tty(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sys.stdout", io.StringIO())
-    assert terminal_columns() is None
+    assert terminal_columns() == PIPE_COLUMNS == 200
 
 
-def test_terminal_columns_none_when_stdout_is_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_terminal_columns_200_when_stdout_is_closed(monkeypatch: pytest.MonkeyPatch) -> None:
     closed = io.StringIO()
     closed.close()
     monkeypatch.setattr("sys.stdout", closed)
-    assert terminal_columns() is None
+    assert terminal_columns() == PIPE_COLUMNS
 
 
 def test_terminal_columns_reads_the_terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,25 +7,35 @@ import argparse
 import getpass
 import os
 import signal
+import sys
 from collections.abc import Callable
 from datetime import datetime
 
-from storalloc.cli.common import EXIT_FAILED, EXIT_OK, add_verbosity, setup_logging
+from storalloc.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    add_verbosity,
+    add_version,
+    closed_pipe_safe,
+    prog_name,
+    setup_logging,
+)
 from storalloc.cli.listing import format_job, format_nodes, format_table, with_time_left
 from storalloc.cli.trust import CredentialError, client_security
 from storalloc.client.session import (
     Link,
     ServerError,
     Unreachable,
-    allocate,
     dump_json,
+    emit,
     fetch_job,
     fetch_jobs,
     release,
     say,
     say_error,
+    set_output,
 )
-from storalloc.config.loader import ConfigError, load_client_config
+from storalloc.config.loader import ConfigError, find_config, load_client_config
 from storalloc.units import local_zone, parse_begin, parse_size_gb, parse_time_limit
 from storalloc.wire import protocol as p
 from storalloc.wire.keys import SecurityError
@@ -44,8 +54,15 @@ def _arg(parse: Callable[[str], object]) -> Callable[[str], object]:
     return convert
 
 
+def _node(text: str) -> str:
+    """A node name or number (the orchestrator resolves it)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty node name")
+    return text.strip()
+
+
 def _job_id(text: str) -> int:
-    """A job (or node) number: digits only, as scancel takes."""
+    """A job number: digits only, as scancel takes."""
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"invalid id {text!r}: expected a number")
     return int(text)
@@ -63,12 +80,17 @@ def _seconds(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="client.py",
+        prog=prog_name("client.py"),
         description="Storalloc client: ask for N GB of storage for a given time, like salloc "
         "asks for nodes. Also lists (--list), shows (--show), releases (--release) "
         "allocations, and replays traces (--trace).",
+        epilog="A request may end with `-- COMMAND ARGS`: the command runs with the "
+        "allocation in its environment (STORALLOC_JOB_ID, STORALLOC_NQNS, STORALLOC_DEVICES "
+        "with --attach, STORALLOC_END, STORALLOC_CONNECTIONS), and the allocation is "
+        "released when it ends, as salloc does.",
     )
-    parser.add_argument("-c", "--config", required=True, help="client YAML config")
+    parser.add_argument("-c", "--config", help="client YAML config (default: $STORALLOC_CONF, "
+                        "then /etc/storalloc/client.yml)")  # fmt: skip
     parser.add_argument("--orchestrator", help="override the orchestrator endpoint")
     req = parser.add_argument_group("requesting storage")
     req.add_argument("-s", "--size", type=_arg(parse_size_gb),
@@ -84,23 +106,27 @@ def build_parser() -> argparse.ArgumentParser:
     req.add_argument("--attach", action="store_true",
                      help="after the grant, connect with nvme-cli and print the device")
     req.add_argument("--hostnqn", help="this host's NVMe host NQN (default: hostnqn_file)")
+    req.add_argument("--test-only", action="store_true",
+                     help="only check that the request could ever fit this site, as sbatch "
+                     "--test-only; books nothing")
     act = parser.add_argument_group("other actions (one per call)")
     act.add_argument("--list", action="store_true", help="list allocations, like squeue")
     act.add_argument("-u", "--user", dest="only_user", metavar="USER",
                      help="with --list: only USER's jobs (squeue -u)")
     act.add_argument("--me", action="store_true", help="with --list: only my jobs (squeue --me)")
     act.add_argument("--nodes", action="store_true", help="list storage nodes, like sinfo")
-    act.add_argument("--drain", type=_job_id, metavar="NODE",
-                     help="admins: close a node to new placements (leases go on)")
-    act.add_argument("--resume", type=_job_id, metavar="NODE",
+    act.add_argument("--drain", type=_node, metavar="NODE",
+                     help="admins: close a node (name or number) to new placements")
+    act.add_argument("--resume", type=_node, metavar="NODE",
                      help="admins: open a drained node again")
-    act.add_argument("--remove-node", type=_job_id, metavar="NODE",
+    act.add_argument("--remove-node", type=_node, metavar="NODE",
                      help="admins: forget a node that is down and holds no job")
     act.add_argument("--show", type=_job_id, metavar="JOB", help="everything about one job")
     act.add_argument("--release", type=_job_id, metavar="JOB", help="end a job now, like scancel")
     act.add_argument("--trace", metavar="FILE", help="replay a trace (orchestrator --simulate)")
     act.add_argument("--json", action="store_true",
-                     help="JSON output for --list, --nodes and --show")
+                     help="JSON output: one JSON line per event for requests; a document "
+                     "for --list, --nodes and --show")
     trace = parser.add_argument_group("trace replay")
     trace.add_argument("--format", dest="trace_format",
                        choices=["native-yaml", "native-csv", "iojobs", "darshan", "swf"],
@@ -113,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="SWF capacity model instead: GB per processor-hour of run time")
     trace.add_argument("--report", metavar="FILE", help="write the replay report (.yml/.json)")
     add_verbosity(parser)
+    add_version(parser)
     return parser
 
 
@@ -128,6 +155,8 @@ def _check_action(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     if (args.me or args.only_user) and actions != ["list"]:
         parser.error("--me and -u/--user go with --list")
     if actions:
+        if args.command:
+            parser.error(f"`-- COMMAND` goes with a request, not with --{actions[0]}")
         return actions[0]
     if args.size is None or args.time is None:
         parser.error("a request needs both -s/--size and -t/--time (or one of --list, "
@@ -142,13 +171,29 @@ def _check_action(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     return "request"
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parse(argv: list[str] | None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+    """Arguments, with salloc's `-- COMMAND ARGS` split off first."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command: list[str] | None = None
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, command = argv[:cut], argv[cut + 1:]
     parser = build_parser()
     args = parser.parse_args(argv)
+    if command == []:
+        parser.error("nothing after `--`: expected a COMMAND to run")
+    args.command = command
+    return parser, args
+
+
+@closed_pipe_safe
+def main(argv: list[str] | None = None) -> int:
+    parser, args = _parse(argv)
     action = _check_action(parser, args)
     setup_logging(args.verbose, args.quiet)
+    set_output(quiet=args.quiet, as_json=args.json and action in ("request", "release"))
     try:
-        cfg = load_client_config(args.config)
+        cfg = load_client_config(find_config("client", args.config))
     except ConfigError as exc:
         say_error(str(exc))
         return EXIT_FAILED
@@ -160,28 +205,25 @@ def main(argv: list[str] | None = None) -> int:
     except SecurityError as exc:
         say_error(str(exc))
         return EXIT_FAILED
-    link = Link(args.orchestrator or cfg.orchestrator, cfg.timeout, security=security)
+    link = Link(args.orchestrator or cfg.orchestrator, cfg.timeout, retry=cfg.retry,
+                keepalive=cfg.keepalive, security=security)  # fmt: skip
     try:
         if action == "request":
-            return _request(link, args, cfg, user)
+            from storalloc.cli.client_request import request
+
+            return request(link, args, cfg, user)
         if action == "list":
             only = user if args.me else args.only_user
             return _list(link, user, args.json, only)
         if action == "nodes":
             return _nodes(link, args.json)
         if action in ("drain", "resume"):
-            node = args.drain if action == "drain" else args.resume
-            reply = link.call(p.DrainNode(request_id=link.new_id(), user=user, node=node,
-                                          drain=action == "drain"))
-            assert isinstance(reply, p.Done)
-            say(reply.text)
-            return EXIT_OK
+            return _node_order(link, p.DrainNode(request_id=link.new_id(), user=user,
+                                                 node=_node_ref(args.drain or args.resume),
+                                                 drain=action == "drain"), args.json)
         if action == "remove-node":
-            reply = link.call(p.RemoveNode(request_id=link.new_id(), user=user,
-                                           node=args.remove_node))
-            assert isinstance(reply, p.Done)
-            say(reply.text)
-            return EXIT_OK
+            return _node_order(link, p.RemoveNode(request_id=link.new_id(), user=user,
+                                                  node=_node_ref(args.remove_node)), args.json)
         if action == "show":
             return _show(link, user, args.show, args.json)
         if action == "release":
@@ -189,45 +231,30 @@ def main(argv: list[str] | None = None) -> int:
         from storalloc.client.trace_replay import replay_command
 
         return replay_command(link, args, user)
-    except Unreachable as exc:
-        say_error(str(exc))
-        return EXIT_FAILED
-    except (ServerError, CredentialError) as exc:
+    except (Unreachable, ServerError, CredentialError) as exc:
+        code = exc.code if isinstance(exc, ServerError | CredentialError) else "unreachable"
+        emit("error", None, code=code, message=str(exc))  # --json: scripts see it too
         say_error(str(exc))
         return EXIT_FAILED
     except KeyboardInterrupt:
-        return EXIT_OK
+        return EXIT_FAILED  # interrupted is not success, as with Slurm's commands
     finally:
         link.close()
 
 
-def _request(link: Link, args: argparse.Namespace, cfg: object, user: str) -> int:
-    from storalloc.client.attach import read_hostnqn
-
-    hostnqn = args.hostnqn or read_hostnqn(cfg.hostnqn_file)  # type: ignore[attr-defined]
-    request = p.AllocRequest(
-        request_id=link.new_id(), user=user, size_gb=args.size, duration_s=float(args.time),
-        begin=args.begin, stripes=args.stripes, immediate=args.immediate, hostnqn=hostnqn,
-    )
-    on_granted = None
-    if args.attach:
-        def on_granted(granted: p.Granted) -> int:
-            return _attach(granted, hostnqn)
-    return allocate(link, request, on_granted=on_granted)
+def _node_ref(text: str) -> int | str:
+    """A node as the user named it: its number, or its name (`--nodes` shows both)."""
+    return int(text) if text.isdigit() else text
 
 
-def _attach(granted: p.Granted, hostnqn: str | None) -> int:
-    from storalloc.client.attach import AttachError, connect
-    from storalloc.server.runner import Runner
-
-    runner = Runner(timeout=30.0)
-    for i, conn in enumerate(granted.connections):
-        try:
-            device = connect(conn, hostnqn, runner=runner)
-        except AttachError as exc:
-            say_error(f"job {granted.job_id} part {i}: {exc}")
-            return EXIT_FAILED
-        say(f"job {granted.job_id} attached as {device}")
+def _node_order(link: Link, order: p.DrainNode | p.RemoveNode, as_json: bool) -> int:
+    """--drain, --resume, --remove-node: the orchestrator resolves the node and answers."""
+    done = link.call(order)
+    assert isinstance(done, p.Done)
+    if as_json:
+        dump_json({"node": order.node, "text": done.text})
+    else:
+        say(done.text)
     return EXIT_OK
 
 
@@ -275,6 +302,7 @@ def _release(link: Link, user: str, job_id: int) -> int:
             except AttachError as exc:
                 say_error(str(exc))
                 return EXIT_FAILED
-            say(f"disconnected {nqn}")
-    say(release(link, user, job_id))
+            emit("detached", f"disconnected {nqn}", job_id=job_id, nqn=nqn)
+    text = release(link, user, job_id)
+    emit("released", text, job_id=job_id, text=text)
     return EXIT_OK

@@ -64,10 +64,11 @@ class _Below(logging.Filter):
         return record.levelno < self.level
 
 
-def setup_logging(verbose: int, quiet: bool = False) -> None:
-    """`-v` shows `[D]` lines; `-q` keeps only errors. Debug and info go to stdout, in
-    order with the program's own output; warnings and errors go to stderr."""
-    level = logging.ERROR if quiet else logging.DEBUG if verbose else logging.WARNING
+def setup_logging(verbose: int, quiet: bool = False, default: int = logging.WARNING) -> None:
+    """`-v` shows `[D]` lines; `-q` keeps only errors; `default` is the level otherwise
+    (daemons keep their INFO audit lines). Debug and info go to stdout, in order with the
+    program's own output; warnings and errors go to stderr."""
+    level = logging.ERROR if quiet else logging.DEBUG if verbose else default
     root = logging.getLogger("storalloc")
     root.handlers.clear()
     root.setLevel(level)
@@ -97,6 +98,36 @@ def setup_audit(path: str) -> None:
         handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     audit.addHandler(handler)
+
+
+def prog_name(script: str) -> str:
+    """The name in usage lines: the console command when run as one, else the script."""
+    invoked = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return invoked if invoked.startswith("storalloc-") else script
+
+
+def add_version(parser: argparse.ArgumentParser) -> None:
+    from storalloc import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+
+
+def closed_pipe_safe(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:
+    """`cmd | head` closes our stdout early: end quietly instead of with a traceback."""
+
+    def guarded(argv: list[str] | None = None) -> int:
+        try:
+            code = main(argv)
+            sys.stdout.flush()
+            return code
+        except BrokenPipeError:
+            # Python would flush stdout again at exit and fail the same way: point it away.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return EXIT_FAILED
+
+    guarded.__doc__ = main.__doc__
+    return guarded
 
 
 def add_verbosity(parser: argparse.ArgumentParser) -> None:

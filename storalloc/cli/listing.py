@@ -16,8 +16,14 @@ def shown(value: object) -> str:
     return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
 
 
-def time_left(job: dict[str, Any], now: float) -> float:
-    """Seconds until the lease ends; a job that has not started shows its whole length."""
+ENDED = frozenset({"COMPLETED", "CANCELLED", "FAILED", "REFUSED"})
+
+
+def time_left(job: dict[str, Any], now: float) -> float | None:
+    """Seconds until the lease ends; a job that has not started shows its whole length,
+    an ended one has none (None), as squeue shows no TIME_LEFT for finished jobs."""
+    if job["state"] in ENDED:
+        return None
     if job.get("start") is None or job["start"] > now:
         return job["duration_s"]
     return max(0.0, job["end"] - now)
@@ -27,10 +33,21 @@ def with_time_left(job: dict[str, Any], now: float) -> dict[str, Any]:
     return {**job, "time_left_s": time_left(job, now)}
 
 
-def _where(job: dict[str, Any]) -> tuple[str, str]:
+def pending_reason(job: dict[str, Any], now: float) -> str:
+    """squeue's reason for a pending job: the orchestrator's when it sends one, else
+    BeginTime while a --begin lies ahead, else Resources."""
+    if job.get("pending_reason"):
+        return str(job["pending_reason"])
+    begin = job.get("begin")
+    if begin is not None and begin > now:
+        return "BeginTime"
+    return "Resources"
+
+
+def _where(job: dict[str, Any], now: float) -> tuple[str, str]:
     extents = job["extents"]
     if job["state"] == "PENDING" or not extents:
-        return "(Resources)", "-"
+        return f"({pending_reason(job, now)})" if job["state"] == "PENDING" else "-", "-"
     nodes = ",".join(dict.fromkeys(str(e["node"]) for e in extents))
     disks = ",".join(str(e["disk"]) for e in extents)
     return nodes, disks
@@ -50,12 +67,17 @@ def _columns(rows: list[tuple[str, ...]], right: set[int]) -> str:
 def format_table(jobs: list[dict[str, Any]], now: float) -> str:
     rows = [COLUMNS]
     for job in jobs:
-        node, disk = _where(job)
+        node, disk = _where(job, now)
         rows.append((
             str(job["job_id"]), shown(job["user"]), format_size(job["size_gb"]),
-            format_time_left(time_left(job, now)), job["state"], node, disk,
+            _left(job, now), job["state"], node, disk,
         ))
     return _columns(rows, {0, 2, 3})
+
+
+def _left(job: dict[str, Any], now: float) -> str:
+    left = time_left(job, now)
+    return "-" if left is None else format_time_left(left)
 
 
 NODE_COLUMNS = ("NODE", "NAME", "STATE", "DISKS", "SIZE", "USED", "FREE", "NETWORK")
@@ -79,12 +101,16 @@ def _when(t: float | None) -> str:
 
 def format_job(job: dict[str, Any], now: float) -> str:
     """`scontrol show job`-style: Key=Value fields, one extent per line."""
+    reason = job.get("reason")
+    if job["state"] == "PENDING" and not reason:
+        reason = pending_reason(job, now)
+    left = time_left(job, now)
     lines = [
         f"JobId={job['job_id']} UserId={shown(job['user'])} State={job['state']}"
-        + (f" Reason={shown(job['reason'])}" if job.get("reason") else ""),
+        + (f" Reason={shown(reason)}" if reason else ""),
         f"   Size={format_size(job['size_gb'])} Parts={len(job['extents'])} "
-        f"TimeLimit={format_time_left(job['duration_s'])} "
-        f"TimeLeft={format_time_left(time_left(job, now))}",
+        f"TimeLimit={format_time_left(job['duration_s'])}"
+        + ("" if left is None else f" TimeLeft={format_time_left(left)}"),
         f"   SubmitTime={_when(job['submit'])} StartTime={_when(job['start'])} "
         f"EndTime={_when(job['end'])}",
     ]

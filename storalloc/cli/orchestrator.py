@@ -10,8 +10,10 @@ from storalloc.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     add_verbosity,
+    add_version,
     error,
     install_stop_handlers,
+    prog_name,
     setup_audit,
     setup_logging,
 )
@@ -22,7 +24,7 @@ from storalloc.cli.trust import (
     orchestrator_security,
     state_dir,
 )
-from storalloc.config.loader import ConfigError, load_orchestrator_config
+from storalloc.config.loader import ConfigError, find_config, load_orchestrator_config
 from storalloc.config.paths import StateDirError
 from storalloc.wire.keys import SecurityError
 
@@ -31,11 +33,12 @@ PROG = "orchestrator"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="orchestrator.py",
+        prog=prog_name("orchestrator.py"),
         description="Storalloc orchestrator: receives storage requests, places them on the "
         "disks of registered storage servers and ends them when their time is up.",
     )
-    parser.add_argument("-c", "--config", help="orchestrator YAML config (required to run)")
+    parser.add_argument("-c", "--config", help="orchestrator YAML config (default: "
+                        "$STORALLOC_CONF, then /etc/storalloc/orchestrator.yml)")
     parser.add_argument("--gen-keys", metavar="DIR",
                         help="write a new orchestrator CURVE key pair into DIR, then exit")
     parser.add_argument("--state-dir", help="override state_dir (database, keys)")
@@ -44,22 +47,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--strategy", help="override sched_strategy (name or pkg.mod:Class)")
     parser.add_argument("--client-endpoint", help="override client_endpoint")
     parser.add_argument("--server-endpoint", help="override server_endpoint")
+    parser.add_argument("--metrics", metavar="HOST:PORT",
+                        help="override `metrics`: serve Prometheus metrics there (port 0: any)")
     parser.add_argument("--print-endpoints", action="store_true",
                         help="print the bound endpoints on one line first")
     add_verbosity(parser)
+    add_version(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    setup_logging(args.verbose, args.quiet)
+    setup_logging(args.verbose, args.quiet, default=logging.INFO)
     if args.gen_keys:
         return _gen_keys(args.gen_keys)
-    if not args.config:
-        parser.error("the following arguments are required: -c/--config")
     try:
-        cfg = load_orchestrator_config(args.config, strategy_names=registry.STRATEGIES)
+        cfg = load_orchestrator_config(
+            find_config("orchestrator", args.config), strategy_names=registry.STRATEGIES
+        )
         strategy = registry.make_strategy(
             args.strategy or cfg.sched_strategy, cfg.strategy_options, cfg.seed
         )
@@ -82,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     from storalloc.sim.report import build_report
 
     try:
+        metrics, metrics_at = _metrics(args.metrics or cfg.metrics, cfg.metrics_interval)
+    except Exception as exc:  # MetricsUnavailable, or a malformed --metrics
+        error(PROG, str(exc))
+        return EXIT_FAILED
+    try:
         orch = Orchestrator(
             client_endpoint=args.client_endpoint or cfg.client_endpoint,
             server_endpoint=args.server_endpoint or cfg.server_endpoint,
@@ -92,15 +103,13 @@ def main(argv: list[str] | None = None) -> int:
             report_builder=build_report, state_file=cfg.state_file, security=security,
             reply_queue=cfg.reply_queue, warn_before=cfg.lease_warning,
             max_setup_attempts=cfg.max_setup_attempts,
-            setup_retry_backoff=cfg.setup_retry_backoff,
+            setup_retry_backoff=cfg.setup_retry_backoff, metrics=metrics,
         )  # fmt: skip
-    except StateError as exc:
+    except (StateError, zmq.ZMQError) as exc:  # bad state file; address in use
         security.stop()
-        error(PROG, str(exc))
-        return EXIT_FAILED
-    except zmq.ZMQError as exc:  # address in use, bad interface
-        security.stop()
-        error(PROG, f"cannot listen: {exc}")
+        error(PROG, str(exc) if isinstance(exc, StateError) else f"cannot listen: {exc}")
+        if metrics is not None:
+            metrics.close()  # type: ignore[attr-defined]
         return EXIT_FAILED
     logging.getLogger("storalloc.audit").info(
         "listen clients=%s servers=%s strategy=%s", orch.clients.endpoint,
@@ -108,12 +117,15 @@ def main(argv: list[str] | None = None) -> int:
     # Handlers first: whoever reads the endpoints may signal us at once.
     wakeup = install_stop_handlers(orch.stop)
     if args.print_endpoints:
-        print(f"listening clients={orch.clients.endpoint} servers={orch.servers.endpoint}",
-              flush=True)  # fmt: skip
+        shown = f" metrics={metrics_at}" if metrics_at else ""
+        print(f"listening clients={orch.clients.endpoint} servers={orch.servers.endpoint}"
+              + shown, flush=True)  # fmt: skip
     try:
         orch.run(wakeup)
     finally:
         orch.close()
+        if metrics is not None:
+            metrics.close()  # type: ignore[attr-defined]
     return EXIT_OK
 
 
@@ -124,3 +136,16 @@ def _gen_keys(directory: str) -> int:
         error(PROG, str(exc))
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _metrics(listen: str | None, interval: float) -> tuple[object | None, str | None]:
+    """The Prometheus endpoint when configured (off by default), and its address."""
+    if not listen:
+        return None, None
+    from storalloc.orchestrator.metrics import Metrics, MetricsUnavailable
+
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise MetricsUnavailable(f"invalid metrics address {listen!r}: expected HOST:PORT")
+    metrics = Metrics(interval)
+    return metrics, metrics.serve(listen)

@@ -12,12 +12,20 @@ from storalloc.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     add_verbosity,
+    add_version,
     error,
     install_stop_handlers,
+    prog_name,
     setup_logging,
 )
 from storalloc.cli.trust import SERVER_KEY, gen_keys, server_security
-from storalloc.config.loader import ConfigError, load_server_config, load_system, select_node
+from storalloc.config.loader import (
+    ConfigError,
+    find_config,
+    load_server_config,
+    load_system,
+    select_node,
+)
 from storalloc.wire.keys import SecurityError
 from storalloc.wire.transport import HandshakeRefused
 
@@ -29,12 +37,15 @@ PROG = "server"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="server.py",
+        prog=prog_name("server.py"),
         description="Storalloc storage server: registers a storage node with the "
         "orchestrator, then carves and exports space over NVMe-oF on its orders.",
     )
-    parser.add_argument("-c", "--config", help="server YAML config (required to run)")
-    parser.add_argument("-s", "--system", help="system YAML (nodes, disks; required to run)")
+    parser.add_argument("-c", "--config", help="server YAML config (default: "
+                        "$STORALLOC_CONF, then /etc/storalloc/server.yml)")
+    parser.add_argument("-s", "--system",
+                        help="system YAML (nodes, disks), or a shipped one's name: ault14, "
+                        "pair, tiny (required to run)")  # fmt: skip
     parser.add_argument("--gen-keys", metavar="DIR",
                         help="write a new server CURVE key pair into DIR, then exit")
     parser.add_argument("--node", type=int, help="node index in the system YAML (config: node)")
@@ -50,7 +61,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="remove every export Storalloc created on this node, then exit")
     parser.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     add_verbosity(parser)
+    add_version(parser)
     return parser
+
+
+def shipped_system(given: str) -> str:
+    """`-s ault14` names a system shipped with the package when no such file exists."""
+    from storalloc import examples_dir
+
+    shipped = os.path.join(examples_dir(), "server", "systems", f"{given}.yml")
+    if not os.path.exists(given) and os.sep not in given and os.path.exists(shipped):
+        return shipped
+    return given
 
 
 def _emit(text: str) -> None:
@@ -63,13 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose, args.quiet)
     if args.gen_keys:
         return _gen_keys(args.gen_keys)
-    if not (args.config and args.system):
-        parser.error("the following arguments are required: -c/--config, -s/--system")
+    if not args.system:
+        parser.error("the following arguments are required: -s/--system")
     if args.node is not None and args.node < 0:
         parser.error(f"argument --node: expected a node index >= 0, got {args.node}")
     try:
-        cfg = load_server_config(args.config)
-        system = load_system(args.system)
+        cfg = load_server_config(find_config("server", args.config))
+        system = load_system(shipped_system(args.system))
         index = cfg.node if args.node is None else args.node
         node = select_node(system, dataclasses.replace(cfg, node=index))
     except ConfigError as exc:

@@ -1,84 +1,63 @@
 """The client side of the protocol: ask for storage and follow it like salloc, list, show,
-release. Output follows Slurm's habits (`storalloc: ...` lines, errors on stderr)."""
+release. Output follows Slurm's habits (`storalloc: ...` lines, errors on stderr); with
+`--json` every event is one JSON object on its own stdout line, for scripts and Slurm."""
 
 from __future__ import annotations
 
 import json
 import logging
 import sys
-import uuid
 from collections.abc import Callable
 from typing import Any
 
-import zmq
-
+from storalloc.client.link import Link, ServerError, Unreachable
 from storalloc.wire import protocol as p
-from storalloc.wire.security import ClientSecurity
-from storalloc.wire.transport import Dealer
+
+__all__ = [
+    "Link",
+    "ServerError",
+    "Unreachable",
+    "allocate",
+    "dump_json",
+    "emit",
+    "fetch_job",
+    "fetch_jobs",
+    "release",
+    "say",
+    "say_error",
+    "set_output",
+]
 
 log = logging.getLogger(__name__)
 
 PROG = "storalloc"
+_MODE = {"quiet": False, "json": False}
 
 
-class Unreachable(Exception):
-    """The orchestrator did not answer within the configured timeout."""
+def set_output(*, quiet: bool = False, as_json: bool = False) -> None:
+    """`-q`: errors only. `--json`: events as JSON lines instead of progress text."""
+    _MODE["quiet"], _MODE["json"] = quiet, as_json
 
 
-class ServerError(Exception):
-    """The orchestrator answered with an `error` message."""
-
-    def __init__(self, msg: p.Error) -> None:
-        super().__init__(msg.message)
-        self.code = msg.code
+def json_mode() -> bool:
+    return _MODE["json"]
 
 
 def say(text: str) -> None:
-    print(f"{PROG}: {text}", flush=True)
+    if not _MODE["quiet"] and not _MODE["json"]:
+        print(f"{PROG}: {text}", flush=True)
 
 
 def say_error(text: str) -> None:
     print(f"{PROG}: error: {text}", file=sys.stderr, flush=True)
 
 
-class Link:
-    """Request/reply with the orchestrator; replies to other requests are ignored."""
-
-    def __init__(self, endpoint: str, timeout: float, context: zmq.Context | None = None,
-                 security: ClientSecurity | None = None) -> None:  # fmt: skip
-        self.endpoint = endpoint
-        self.timeout = timeout
-        # `security` adds CURVE to the socket and a MUNGE credential to each request.
-        self.dealer = Dealer(context or zmq.Context.instance(), endpoint, security=security)
-
-    def close(self) -> None:
-        self.dealer.close()
-
-    @staticmethod
-    def new_id() -> str:
-        return uuid.uuid4().hex[:12]
-
-    def send(self, msg: p.Message) -> None:
-        self.dealer.send(msg)
-
-    def receive(self, request_id: str, timeout: float | None) -> p.Message:
-        """The next reply to `request_id`. Raises Unreachable after `timeout` seconds of
-        silence (None: wait for ever), ServerError on an error reply."""
-        while True:
-            msg = self.dealer.recv(None if timeout is None else timeout * 1000)
-            if msg is None:
-                raise Unreachable(
-                    f"no answer from the orchestrator at {self.endpoint} within {timeout:g} s"
-                )
-            if getattr(msg, "request_id", request_id) not in (request_id, None):
-                continue  # a late reply to an earlier request of ours
-            if isinstance(msg, p.Error):
-                raise ServerError(msg)
-            return msg
-
-    def call(self, msg: p.Message) -> p.Message:
-        self.send(msg)
-        return self.receive(msg.request_id, self.timeout)  # type: ignore[attr-defined]
+def emit(event: str, line: str | None = None, /, **fields: Any) -> None:
+    """One event: a JSON line in --json mode, else `line` as a progress line (if any)."""
+    if _MODE["json"]:
+        print(json.dumps({"event": event, **fields}, sort_keys=True), flush=True)
+    elif line is not None:
+        say(line)
 
 
 def allocate(
@@ -88,51 +67,63 @@ def allocate(
     on_granted: Callable[[p.Granted], int] | None = None,
 ) -> int:
     """Submit and follow a request until granted or refused, like salloc. Ctrl-C (or
-    SIGTERM) while waiting cancels it and says so."""
+    SIGTERM) while waiting cancels it and exits 1."""
     log.debug(
         "Submitting request [%s,%s]", _short(request.size_gb), _short(request.duration_s / 60)
     )
     link.send(request)
     job_id: int | None = None
-    timeout: float | None = link.timeout  # only the first answer is bounded, as with salloc
+    timeout: float | None = link.timeout  # the first answer is bounded, as with salloc
     try:
         while True:
-            msg = link.receive(request.request_id, timeout)
-            timeout = None
+            msg = link.receive(request.request_id, timeout, resend=request)
+            timeout = None  # then wait for ever, pinging to notice a dead orchestrator
             match msg:
                 case p.Notice():
                     job_id = msg.job_id
-                    say(msg.text)
+                    emit("notice", msg.text, job_id=msg.job_id, text=msg.text)
                 case p.Granted():
-                    for i, conn in enumerate(msg.connections):
-                        shown = {"job_id": msg.job_id}
-                        if len(msg.connections) > 1:
-                            shown["part"] = i
-                        say(str({**shown, **conn}))
+                    _show_grant(msg)
                     return on_granted(msg) if on_granted else 0
                 case p.Refused():
+                    emit("refused", None, job_id=msg.job_id, reason=msg.reason, code=msg.code)
                     say_error(f"Unable to allocate resources: {msg.reason}")
                     return 1
     except KeyboardInterrupt:
         return _cancel(link, request, job_id)
 
 
+def _show_grant(msg: p.Granted) -> None:
+    if _MODE["json"]:
+        emit("granted", job_id=msg.job_id, end=msg.end, connections=msg.connections)
+        return
+    for i, conn in enumerate(msg.connections):
+        shown: dict[str, Any] = {"job_id": msg.job_id}
+        if len(msg.connections) > 1:
+            shown["part"] = i
+        say(str({**shown, **conn}))  # the seed's line, kept verbatim
+
+
 def _cancel(link: Link, request: p.AllocRequest, job_id: int | None) -> int:
+    """Withdraw the request; always exit 1, as salloc does when interrupted."""
     try:
         if job_id is None:
-            # The orchestrator may have the request already: learn its job id, then cancel.
+            # The orchestrator may have queued the request already: learn its job id
+            # (a second Ctrl-C gives up on that), then cancel.
+            say(f"interrupted: waiting up to {link.timeout:g} s for the job id to cancel it")
             msg = link.receive(request.request_id, link.timeout)
             job_id = getattr(msg, "job_id", None)
             if job_id is None:
-                return 0
+                return 1
         link.call(p.Cancel(request_id=link.new_id(), user=request.user, job_id=job_id))
     except (Unreachable, ServerError) as exc:
-        say_error(f"cancelling job {job_id}: {exc}")
+        what = f"job {job_id}" if job_id is not None else "the request"
+        say_error(f"cancelling {what}: {exc}")
         return 1
     except KeyboardInterrupt:
         return 1
-    say(f"Job allocation {job_id} has been revoked.")
-    return 0
+    emit("revoked", f"Job allocation {job_id} has been revoked.", job_id=job_id)
+    return 1
 
 
 def fetch_jobs(link: Link, user: str) -> tuple[list[dict[str, Any]], float]:

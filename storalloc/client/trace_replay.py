@@ -12,7 +12,14 @@ import argparse
 import time
 from collections.abc import Callable, Sequence
 
-from storalloc.client.session import Link, ServerError, Unreachable, say, say_error
+from storalloc.client.session import (
+    Link,
+    ServerError,
+    Unreachable,
+    dump_json,
+    say,
+    say_error,
+)
 from storalloc.sim.progress import Progress
 from storalloc.sim.report import add_trace_stats, format_report, report_format, write_report
 from storalloc.sim.traces import TraceError, TraceRecord, read_trace_with_stats
@@ -53,7 +60,10 @@ def replay_command(link: Link, args: argparse.Namespace, user: str) -> int:
         say_error(str(exc))
         return EXIT_FAILED
     add_trace_stats(report, stats)
-    print(format_report(report), flush=True)
+    if getattr(args, "json", False):
+        dump_json(report)
+    else:
+        print(format_report(report), flush=True)
     if args.report:
         try:
             write_report(report, args.report)

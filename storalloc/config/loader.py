@@ -51,6 +51,7 @@ __all__ = [
     "ServerConfig",
     "SystemConfig",
     "TransportConfig",
+    "find_config",
     "load_client_config",
     "load_orchestrator_config",
     "load_server_config",
@@ -93,6 +94,8 @@ class OrchestratorConfig:
     user_auth: str = "none"  # how users are identified: munge, or none (laptop demo only)
     munge_socket: str | None = None  # null: munged's default socket
     reply_queue: int = 10_000  # replies queued per peer; a peer over this is dropped
+    metrics: str | None = None  # HOST:PORT of the Prometheus endpoint; None = off
+    metrics_interval: float = 5.0  # seconds between refreshes of the capacity gauges
     source: str | None = field(default=None, compare=False)  # file it was loaded from
 
 
@@ -123,6 +126,8 @@ class ClientConfig:
     user_auth: str = "none"  # munge: send a MUNGE credential with each request
     munge_socket: str | None = None
     orchestrator_key: str | None = None  # the orchestrator's public key: CURVE on; null: off
+    keepalive: float = 10.0  # a waiting client pings the orchestrator this often
+    retry: float = 20.0  # and gives up once it has been silent this long
     source: str | None = field(default=None, compare=False)
 
 
@@ -217,6 +222,16 @@ _ALLOW = Leaf(
     lambda v: v == "any" or USER_PATH.test(v),
 )
 
+_HOST_PORT_RE = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(?P<port>\d{1,5})")
+
+
+def _is_host_port(value: object) -> bool:
+    match = _HOST_PORT_RE.fullmatch(value) if isinstance(value, str) else None
+    return match is not None and int(match["port"]) < 65536  # 0: any free port
+
+
+HOST_PORT = Leaf("HOST:PORT such as 127.0.0.1:9750", _is_host_port)
+
 
 def _orchestrator_schema(strategy_names: Collection[str] | None) -> Record:
     return Record(
@@ -245,6 +260,8 @@ def _orchestrator_schema(strategy_names: Collection[str] | None) -> Record:
             "user_auth": _AUTH,
             "munge_socket": Nullable(USER_PATH),
             "reply_queue": integer(low=1, what="a number of messages >= 1"),
+            "metrics": Nullable(HOST_PORT),
+            "metrics_interval": _SECONDS,
         },
         finish=_check_orchestrator,
     )
@@ -275,6 +292,8 @@ _CLIENT = Record(
         "user_auth": _AUTH,
         "munge_socket": Nullable(USER_PATH),
         "orchestrator_key": Nullable(USER_PATH),
+        "keepalive": _SECONDS,
+        "retry": non_negative("seconds"),
     },
 )
 
@@ -394,3 +413,26 @@ def select_node(system: SystemConfig, server: ServerConfig) -> NodeConfig:
         what = f"an index below {count} (the number of nodes in {system.source})"
         raise ConfigError(f"{server.source}: {expected('node', what, server.node)}")
     return system.nodes[server.node]
+
+
+# ---- discovery, as Slurm finds slurm.conf ---------------------------------------
+
+CONF_ENV = "STORALLOC_CONF"  # like SLURM_CONF; one variable names the role's file
+SYSTEM_DIR = "/etc/storalloc"
+
+
+def find_config(role: str, given: str | None, environ: Mapping[str, str] = os.environ) -> str:
+    """The config file of `role` (client, orchestrator, server): `-c`, else $STORALLOC_CONF
+    (a file, or a directory holding <role>.yml, for hosts that run several roles), else
+    /etc/storalloc/<role>.yml. Raises ConfigError naming every place looked at."""
+    if given:
+        return given
+    named = environ.get(CONF_ENV)
+    if named:
+        return os.path.join(named, f"{role}.yml") if os.path.isdir(named) else named
+    system = os.path.join(environ.get("STORALLOC_CONF_DIR", SYSTEM_DIR), f"{role}.yml")
+    if os.path.isfile(system):
+        return system
+    raise ConfigError(
+        f"no {role} configuration: give -c FILE, set {CONF_ENV}, or create {system}"
+    )

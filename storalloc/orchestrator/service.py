@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 import zmq
 
@@ -55,6 +56,7 @@ class Orchestrator:
         context: zmq.Context | None = None,
         security: OrchestratorSecurity | None = None,
         reply_queue: int = 10_000,
+        metrics: Any = None,  # storalloc.orchestrator.metrics.Metrics, optional
     ) -> None:
         self.ctx = context or zmq.Context.instance()
         self.security = security
@@ -85,6 +87,9 @@ class Orchestrator:
         )  # fmt: skip
         self.instant.scheduler = self.scheduler
         self.report_builder = report_builder
+        self.metrics = metrics
+        if metrics is not None:
+            self.wire.listeners.append(metrics.listener(self.clock))
         self.heartbeat_timeout = heartbeat_timeout
         self.last_seen: dict[int, float] = {}  # node → monotonic time of its last message
         self._next_liveness = time.monotonic() + heartbeat_interval
@@ -141,6 +146,8 @@ class Orchestrator:
             if self.clients.socket in events:
                 self._drain(self.clients, self._on_client)
             self._housekeeping()
+            if self.metrics is not None and self.metrics.due():
+                self.metrics.refresh(self.scheduler)
             if self._dirty and self.state_file:
                 self._dirty = False
                 state.save(self.state_file, self.scheduler)
@@ -206,10 +213,14 @@ class Orchestrator:
             return None
 
     def _on_client(self, address: bytes, frames: list[bytes]) -> None:
+        began = time.perf_counter()
         msg = self._decode(self.clients, address, frames, "client")
         if msg is None:
             return
         request_id = getattr(msg, "request_id", None)
+        if isinstance(msg, p.Ping):  # liveness only: no state, no dispatch
+            self.clients.send(address, p.Pong(request_id=msg.request_id))
+            return
         if self.security is not None:
             try:
                 msg = self.security.identify(msg)  # the user comes from MUNGE, not the message
@@ -226,6 +237,8 @@ class Orchestrator:
             reply = p.Error(code=exc.code, message=str(exc), request_id=request_id)
         if reply is not None:
             self.clients.send(address, reply)
+        if self.metrics is not None:
+            self.metrics.request_answered(time.perf_counter() - began)
 
     def _serve_client(self, address: bytes, msg: p.Message) -> p.Message | None:
         s = self.scheduler
@@ -333,6 +346,8 @@ class Orchestrator:
                         p.Deallocate(job_id=msg.job_id, part=msg.part, export_id=msg.export_id),
                     )
             case p.AllocFailed():
+                if self.metrics is not None:
+                    self.metrics.setup_failed()
                 self.scheduler.part_failed(msg.job_id, msg.part, msg.attempt, node, msg.reason)
             case _:
                 self.servers.send(

@@ -9,7 +9,15 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["BASE_STEP", "STEP_LADDER", "Bar", "NodeRows", "render_timeline", "terminal_columns"]
+__all__ = [
+    "BASE_STEP",
+    "PIPE_COLUMNS",
+    "STEP_LADDER",
+    "Bar",
+    "NodeRows",
+    "render_timeline",
+    "terminal_columns",
+]
 
 BASE_STEP = 300  # seconds per column in the seed's picture
 # Wider columns tried in order when the 5-minute drawing does not fit the terminal.
@@ -28,6 +36,7 @@ STEP_LADDER: tuple[tuple[int, str], ...] = (
     (7 * 86400, "7 d"),
     (30 * 86400, "30 d"),
 )
+PIPE_COLUMNS = 200  # the width for logs and pipes, where no terminal says how wide
 _MIN_LABEL_WIDTH = 3  # the seed's disk column, widened only for disk indices above 999
 _NEWEST, _OTHER = "□", "■"
 
@@ -87,7 +96,13 @@ def _choose_step(
     for step, name in STEP_LADDER:
         if 2 + label_width + _content_width(bars, latest_end, origin, step) <= columns:
             return step, name
-    return STEP_LADDER[-1]
+    # Longer than the ladder: whole days per column, as many as it takes to fit.
+    room = max(1, columns - 2 - label_width)
+    span = max((b.end for b in bars), default=latest_end) - origin
+    days = max(60, math.ceil(span / 86400 / max(1, room - 1)))
+    while 2 + label_width + _content_width(bars, latest_end, origin, days * 86400) > columns:
+        days += max(1, days // 10)
+    return days * 86400, f"{days} d"
 
 
 def _disk_rows(index: int, disk: Sequence[Bar], origin: float, step: int, lw: int) -> list[str]:
@@ -141,12 +156,13 @@ def render_timeline(
     return "\n".join(lines)
 
 
-def terminal_columns() -> int | None:
-    """Width of the terminal when stdout is one, else None (logs and pipes get no limit)."""
+def terminal_columns() -> int:
+    """Width of the terminal when stdout is one, else PIPE_COLUMNS: a log line of a
+    year-long lease must not be 300,000 characters wide."""
     stream = sys.stdout
     try:
         if stream is None or not stream.isatty():
-            return None
+            return PIPE_COLUMNS
     except ValueError:  # stdout closed
-        return None
+        return PIPE_COLUMNS
     return shutil.get_terminal_size().columns

@@ -341,7 +341,21 @@ class ListNodes(Message):
     credential: str = ""
 
 
+@message("ping")
+@dataclass(frozen=True, slots=True)
+class Ping(Message):
+    """A waiting client checks the orchestrator is still there; answered by `pong`."""
+
+    request_id: str
+
+
 # --- orchestrator → client ------------------------------------------------------------------
+
+
+@message("pong")
+@dataclass(frozen=True, slots=True)
+class Pong(Message):
+    request_id: str
 
 
 @message("node_list")

@@ -1,0 +1,1 @@
+"""Real system daemons for tests (munge, Slurm), each started privately in a temp dir."""

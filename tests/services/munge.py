@@ -1,5 +1,6 @@
 """A private, real munged for tests: its own key, socket, pid, log and seed files in a
-temporary directory, so it never touches (or needs) the host's MUNGE setup.
+temporary directory, so it never touches (or needs) the host's MUNGE setup. Shared by the
+trust tests (user credentials) and the Slurm tests (Slurm's own auth).
 
     with Munged(tmp_path) as munged:
         munged.socket   # pass as --socket / munge_socket
@@ -27,6 +28,10 @@ def munge_missing() -> str | None:
     return None
 
 
+class MungeUnavailable(RuntimeError):
+    """munged is not installed or cannot run here (the reason is the message)."""
+
+
 class Munged:
     """munged in the foreground as a child process; stopped (and reaped) on exit."""
 
@@ -38,6 +43,9 @@ class Munged:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Munged:
+        why = munge_missing()
+        if why:
+            raise MungeUnavailable(why)
         # munged refuses a socket directory others cannot traverse, and a key others read.
         self.dir.mkdir(mode=0o755, parents=True, exist_ok=True)
         os.chmod(self.dir, 0o755)
@@ -57,13 +65,13 @@ class Munged:
             assert self.proc is not None
             if self.proc.poll() is not None:
                 err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                raise RuntimeError(f"munged exited with {self.proc.returncode}: {err}")
+                raise MungeUnavailable(f"munged exited with {self.proc.returncode}: {err}")
             done = subprocess.run(["munge", f"--socket={self.socket}", "-n"],
                                   capture_output=True)  # fmt: skip
             if done.returncode == 0:
                 return
             time.sleep(0.05)  # waiting for a daemon's socket to appear: nothing to poll on
-        raise RuntimeError(f"munged did not answer on {self.socket} within {START_DEADLINE} s")
+        raise MungeUnavailable(f"munged did not answer on {self.socket} within {START_DEADLINE} s")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

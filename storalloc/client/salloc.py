@@ -1,0 +1,143 @@
+"""What happens after a grant, as salloc does it: attach (optionally), run the user's
+command with the allocation in its environment, then detach and release.
+
+The lease belongs to the command: when it ends, or the client is interrupted (Ctrl-C,
+SIGTERM), or the lease's time is up, the command is stopped if needed and everything the
+client set up is taken down again, so nothing stays booked until `-t` runs out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+
+from storalloc.client.attach import AttachError, connect, disconnect
+from storalloc.client.session import emit, say, say_error
+from storalloc.server.runner import Runner
+from storalloc.wire import protocol as p
+
+STOP_GRACE = 10.0  # seconds a stopped command gets between SIGTERM and SIGKILL
+EXIT_NOT_FOUND = 127  # the shell's code for a command that cannot be run
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM reached the client; `signum` says which."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def raise_on_signals() -> None:
+    """Turn SIGINT and SIGTERM into Interrupted, so the release code always runs."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise Interrupted(signum)
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def attach_all(granted: p.Granted, hostnqn: str | None, runner: Runner) -> list[str]:
+    """Connect every part; on a failure, disconnect the parts already connected."""
+    devices: list[str] = []
+    try:
+        for conn in granted.connections:
+            devices.append(connect(conn, hostnqn, runner=runner))
+            emit("attached", f"job {granted.job_id} attached as {devices[-1]}",
+                 job_id=granted.job_id, device=devices[-1], nqn=conn.get("nqn"))  # fmt: skip
+    except BaseException:
+        detach_all(granted.connections[: len(devices)], runner)
+        raise
+    return devices
+
+
+def detach_all(connections: Sequence[dict], runner: Runner) -> None:
+    for conn in connections:
+        nqn = conn.get("nqn")
+        if not nqn:
+            continue
+        try:
+            disconnect(str(nqn), runner=runner)
+        except AttachError as exc:
+            say_error(str(exc))
+
+
+def allocation_env(granted: p.Granted, devices: Sequence[str]) -> dict[str, str]:
+    """What the command learns about its allocation (lists are comma-separated)."""
+    env = {
+        "STORALLOC_JOB_ID": str(granted.job_id),
+        "STORALLOC_NQNS": ",".join(str(c.get("nqn", "")) for c in granted.connections),
+        "STORALLOC_END": f"{granted.end:.0f}",
+        "STORALLOC_CONNECTIONS": json.dumps(granted.connections, sort_keys=True),
+    }
+    if devices:
+        env["STORALLOC_DEVICES"] = ",".join(devices)
+    return env
+
+
+def run_command(command: Sequence[str], env: dict[str, str], end: float) -> int:
+    """Run `command` until it exits or the lease ends; its exit code (128+N if killed by
+    signal N, as shells report it). Interrupted propagates after the command stopped."""
+    try:
+        proc = subprocess.Popen(list(command), env={**os.environ, **env})
+    except OSError as exc:
+        say_error(f"{command[0]}: {exc.strerror}")
+        return EXIT_NOT_FOUND
+    try:
+        code = proc.wait(timeout=max(0.0, end - time.time()))
+    except subprocess.TimeoutExpired:
+        say_error(f"job {env['STORALLOC_JOB_ID']}: time limit reached, stopping {command[0]}")
+        code = _stop(proc)
+    except Interrupted:
+        _stop(proc)
+        raise
+    return 128 - code if code < 0 else code
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> int:
+    proc.terminate()
+    try:
+        return proc.wait(timeout=STOP_GRACE)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
+def hold(
+    granted: p.Granted,
+    command: Sequence[str] | None,
+    attach: Callable[[p.Granted], list[str]] | None,
+    release: Callable[[int], None],
+    runner: Runner,
+) -> int:
+    """After the grant: attach if asked, run `command` if given, then clean up. Without a
+    command an attached lease is kept (the user releases it); a failed attach releases."""
+    devices: list[str] = []
+    try:
+        if attach is not None:
+            devices = attach(granted)
+        if not command:
+            return 0
+        code = run_command(command, allocation_env(granted, devices), granted.end)
+    except AttachError as exc:
+        say_error(f"job {granted.job_id}: {exc}")
+        _give_back(granted, release, [], runner)
+        return 1
+    except Interrupted as exc:
+        _give_back(granted, release, granted.connections if devices else [], runner)
+        return 128 + exc.signum
+    _give_back(granted, release, granted.connections if devices else [], runner)
+    return code
+
+
+def _give_back(granted: p.Granted, release: Callable[[int], None], attached: Sequence[dict],
+               runner: Runner) -> None:  # fmt: skip
+    detach_all(attached, runner)
+    say(f"Relinquishing job allocation {granted.job_id}")
+    release(granted.job_id)
+    emit("released", None, job_id=granted.job_id)
