@@ -149,7 +149,7 @@ def test_drain_takes_a_node_name(site):
     assert "storalloc: node 0 (ault14:0) drained" in result.stdout
     unknown = run_client(clients, "--drain", "nosuch", user="root")
     assert unknown.returncode == 1
-    assert "no storage node named 'nosuch'; known nodes: ault14:0 (0)" in unknown.stderr
+    assert "invalid node specified: nosuch; known nodes: ault14:0 (0)" in unknown.stderr
 
 
 def test_begin_wait_shows_begintime(site):

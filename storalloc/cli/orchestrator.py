@@ -70,16 +70,11 @@ def main(argv: list[str] | None = None) -> int:
             args.strategy or cfg.sched_strategy, cfg.strategy_options, cfg.seed
         )
         state = state_dir(cfg, args.state_dir)  # created, or a clear error now, not later
+        _audit_to(cfg.audit_log or str(state / "audit.log"), cfg.source)
         security = orchestrator_security(cfg)
     except (ConfigError, registry.PluginError, StateDirError, SecurityError,
             CredentialError) as exc:  # fmt: skip
         error(PROG, str(exc))
-        return EXIT_FAILED
-    audit_log = cfg.audit_log or str(state / "audit.log")
-    try:
-        setup_audit(audit_log)
-    except OSError as exc:
-        error(PROG, f"{cfg.source}: audit_log: cannot write {audit_log}: {exc.strerror}")
         return EXIT_FAILED
     import zmq
 
@@ -127,6 +122,13 @@ def main(argv: list[str] | None = None) -> int:
         if metrics is not None:
             metrics.close()  # type: ignore[attr-defined]
     return EXIT_OK
+
+
+def _audit_to(path: str, source: str | None) -> None:
+    try:
+        setup_audit(path)
+    except OSError as exc:
+        raise ConfigError(f"{source}: audit_log: cannot write {path}: {exc.strerror}") from None
 
 
 def _gen_keys(directory: str) -> int:

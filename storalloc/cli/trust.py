@@ -14,6 +14,7 @@ from storalloc.wire.keys import AllowList, KeyPair, generate_keys, load_keys, lo
 from storalloc.wire.security import ClientSecurity, CredentialError, Munge, OrchestratorSecurity
 
 log = logging.getLogger("storalloc.trust")
+audit = logging.getLogger("storalloc.audit")
 
 ORCHESTRATOR_KEY = "orchestrator"
 SERVER_KEY = "server"
@@ -41,11 +42,12 @@ def orchestrator_security(cfg: OrchestratorConfig) -> OrchestratorSecurity:
         munge = Munge(cfg.munge_socket)
         munge.decode(munge.encode("storalloc start check"))  # munged up, key shared
     else:
-        log.warning("%s: user_auth: none: users are whoever they say they are; fine for a "
-                    "laptop demo, not for a shared site (doc/security.md)", cfg.source)
+        # The audit trail, not the terminal: the seed's demo must print the seed's lines.
+        audit.warning("%s: user_auth: none: users are whoever they say they are; fine for "
+                      "a laptop demo, not for a shared site (doc/security.md)", cfg.source)
     if allow is None:
-        log.warning("server_keys: any: any server key is accepted, and a node name is bound "
-                 "to the first key that registers it")  # fmt: skip
+        audit.warning("server_keys: any: any server key is accepted, and a node name is "
+                      "bound to the first key that registers it")
     return OrchestratorSecurity(keys=keys, allow=allow, encrypt_clients=cfg.encrypt_clients,
                                 munge=munge)  # fmt: skip
 

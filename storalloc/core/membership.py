@@ -114,14 +114,12 @@ class Membership:
 
     def node_ref(self: Scheduler, ref: int | str) -> int:
         """A node number from its number or its name (as `--nodes` shows them)."""
-        if isinstance(ref, str) and not ref.isdigit():
-            index = self.cluster.node_index(ref)
-            if index is None:
-                raise SchedulerError("unknown_node", f"invalid node specified: {ref}")
-            return index
-        index = int(ref)
-        if not 0 <= index < len(self.cluster.nodes):
-            raise SchedulerError("unknown_node", f"invalid node specified: {ref}")
+        index = int(ref) if isinstance(ref, int) or ref.isdigit() else (
+            self.cluster.node_index(ref))  # fmt: skip
+        if index is None or not 0 <= index < len(self.cluster.nodes):
+            known = ", ".join(f"{n.name} ({n.index})" for n in self.cluster.nodes) or "none"
+            raise SchedulerError("unknown_node",
+                                 f"invalid node specified: {ref}; known nodes: {known}")
         return index
 
     def _jobs_on(self: Scheduler, index: int) -> list[Job]:
