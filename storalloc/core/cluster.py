@@ -126,6 +126,14 @@ class Cluster:
             disk.node = node.index
         return node
 
+    def forget(self, index: int) -> None:
+        """An admin removed the node: its number stays taken (numbers are stable in logs
+        and stores) but it holds no disk and its name is free again."""
+        node = self.nodes[index]
+        self._by_name.pop(node.name, None)
+        self.nodes[index] = Node(index, "", node.hostname, 0.0, [], up=False)
+        self._capacities = self._up_disks = None
+
     def disk(self, node: int, disk: int) -> Disk:
         return self.nodes[node].disks[disk]
 

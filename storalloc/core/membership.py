@@ -112,6 +112,25 @@ class Membership:
         self._capacity_freed()
         return f"node {index} ({node.name}) resumed"
 
+    def remove_node(self: Scheduler, ref: int | str, user: str) -> str:
+        """An admin forgets a node that is down and holds no job (a retired server, or a
+        stray registration), so it leaves `--nodes` and its name is free again."""
+        if user not in self.admins:
+            raise SchedulerError("permission_denied", "permission denied: only admins remove "
+                                 "nodes")  # fmt: skip
+        index = self.node_ref(ref)
+        node = self.cluster.nodes[index]
+        if node.up:
+            raise SchedulerError("node_up", f"node {index} ({node.name}) is up: stop its "
+                                 "server first (it is marked down after heartbeat_timeout)")
+        held = sorted(j.id for j in self._jobs_on(index))
+        if held:
+            raise SchedulerError("node_busy", f"node {index} ({node.name}) holds job(s) "
+                                 f"{', '.join(map(str, held))}: release them first")
+        self.cluster.forget(index)
+        log.warning("node %d (%s) removed by %s", index, node.name, user)
+        return f"node {index} ({node.name}) removed"
+
     def node_ref(self: Scheduler, ref: int | str) -> int:
         """A node number from its number or its name (as `--nodes` shows them)."""
         index = int(ref) if isinstance(ref, int) or ref.isdigit() else (

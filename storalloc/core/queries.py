@@ -69,7 +69,7 @@ class Queries:
              "disks": len(n.disks),
              "capacity_gb": sum(d.capacity for d in n.disks),
              "used_gb": n.usage.used_at(now), "network_bw": n.network_bw}
-            for n in self.cluster.nodes
+            for n in self.cluster.nodes if n.name  # removed nodes keep their slot, nameless
         ]  # fmt: skip
 
     def describe(self: Scheduler, job: Job) -> dict[str, Any]:

@@ -278,15 +278,9 @@ class Orchestrator:
 
     def _remove_node(self, msg: p.RemoveNode) -> p.Message:
         s = self.scheduler
-        if msg.user not in s.admins:
-            raise SchedulerError("permission_denied", "permission denied: only admins remove "
-                                 "nodes")  # fmt: skip
-        remove = getattr(s, "remove_node", None)
-        if remove is None:  # the scheduler's side arrives with the lifecycle rewrite
-            raise SchedulerError("not_supported", "this orchestrator cannot remove nodes yet")
-        name = s.cluster.nodes[msg.node].name if msg.node < len(s.cluster.nodes) else None
-        text = remove(msg.node, msg.user)
-        if name is not None and self.security is not None:
+        name = s.cluster.nodes[s.node_ref(msg.node)].name
+        text = s.remove_node(msg.node, msg.user)
+        if self.security is not None:
             self.security.node_keys.forget(name)
         return p.Done(request_id=msg.request_id, text=text)
 
