@@ -7,6 +7,7 @@ import queue
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -17,6 +18,8 @@ ORCH_CFG = CONFIG / "orchestrator" / "config.yml"
 SERVER_CFG = CONFIG / "server" / "config.yml"
 CLIENT_CFG = CONFIG / "client" / "config.yml"
 AULT14 = CONFIG / "server" / "systems" / "ault14.yml"
+# Inside the session's STORALLOC_STATE_DIR (tests/conftest.py), or the system's temp dir.
+STATE_ROOT = os.environ.get("STORALLOC_STATE_DIR")
 WAIT = 20.0  # generous deadline for a line to appear; tests never assert on durations
 
 
@@ -106,6 +109,8 @@ def start_orchestrator(
     """An orchestrator on free ports; returns (proc, client endpoint, server endpoint)."""
     argv = ["orchestrator.py", "-c", str(config), "--client-endpoint", "tcp://127.0.0.1:*",
             "--server-endpoint", "tcp://127.0.0.1:*", "--print-endpoints", *extra]
+    if "--state-dir" not in extra:  # a site of its own: no jobs restored from another test
+        argv += ["--state-dir", tempfile.mkdtemp(prefix="orchestrator-", dir=STATE_ROOT)]
     if verbose:
         argv.append("-v")
     proc = Proc(argv)

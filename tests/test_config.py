@@ -80,7 +80,7 @@ def test_documented_defaults() -> None:
     assert (orch.seed, orch.block_size, orch.max_request_gb) == (0, 0.0, 1e9)
     assert (orch.heartbeat_interval, orch.heartbeat_timeout) == (5.0, 15.0)
     assert orch.admins == ("root",)
-    assert orch.state_file is None
+    assert orch.state_dir is None and orch.database is None and orch.audit_log is None
     server = ServerConfig()
     assert server.orchestrator == "tcp://127.0.0.1:35001"
     assert (server.name, server.node, server.driver, server.allow_any_host) == (
@@ -295,7 +295,7 @@ def test_negative_capacity_message_is_exact(tmp_path: Path) -> None:
             "a mapping of keyword names",
             "{'1x': 2}",
         ),
-        ("state_file: ''", "state_file", "a non-empty string or null", "''"),
+        ("audit_log: ''", "audit_log", "a non-empty string or null", "''"),
         ("sched_strategy: 'a.b:'", "sched_strategy", "or 'pkg.module:Class'", "'a.b:'"),
         ("sched_strategy: 3", "sched_strategy", "or 'pkg.module:Class'", "3"),
         (

@@ -8,9 +8,11 @@ loopback ports), then stops the two daemons with SIGINT and prints each one's ou
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -78,6 +80,17 @@ def _section(title: str, argv: list[str], output: str) -> str:
 
 
 def main() -> int:
+    # A site of its own, so the demo starts from job 0 each time (the seed's output) and
+    # never restores, or leaves behind, jobs in the host's state directory.
+    state = tempfile.mkdtemp(prefix="storalloc-demo-")
+    os.environ["STORALLOC_STATE_DIR"] = state
+    try:
+        return _run()
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def _run() -> int:
     orchestrator = Daemon(ORCHESTRATOR)
     server = None
     try:

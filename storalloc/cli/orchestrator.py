@@ -20,6 +20,7 @@ from storalloc.cli.common import (
 from storalloc.cli.trust import (
     ORCHESTRATOR_KEY,
     CredentialError,
+    database_path,
     gen_keys,
     orchestrator_security,
     state_dir,
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     import zmq
 
     from storalloc.orchestrator.service import Orchestrator  # zmq only once the config is sound
-    from storalloc.orchestrator.state import StateError
+    from storalloc.orchestrator.store import Store, StoreError
     from storalloc.sim.report import build_report
 
     try:
@@ -88,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         error(PROG, str(exc))
         return EXIT_FAILED
     try:
+        # A simulation replays a trace on virtual time: nothing in it outlives the run.
+        store = None if args.simulate else Store(database_path(cfg, state))
         orch = Orchestrator(
             client_endpoint=args.client_endpoint or cfg.client_endpoint,
             server_endpoint=args.server_endpoint or cfg.server_endpoint,
@@ -95,14 +98,14 @@ def main(argv: list[str] | None = None) -> int:
             heartbeat_interval=cfg.heartbeat_interval,
             heartbeat_timeout=cfg.heartbeat_timeout, max_request_gb=cfg.max_request_gb,
             simulate=args.simulate,
-            report_builder=build_report, state_file=cfg.state_file, security=security,
+            report_builder=build_report, security=security,
             reply_queue=cfg.reply_queue, warn_before=cfg.lease_warning,
             max_setup_attempts=cfg.max_setup_attempts,
-            setup_retry_backoff=cfg.setup_retry_backoff, metrics=metrics,
+            setup_retry_backoff=cfg.setup_retry_backoff, metrics=metrics, store=store,
         )  # fmt: skip
-    except (StateError, zmq.ZMQError) as exc:  # bad state file; address in use
+    except (StoreError, zmq.ZMQError) as exc:  # unusable database; address in use
         security.stop()
-        error(PROG, str(exc) if isinstance(exc, StateError) else f"cannot listen: {exc}")
+        error(PROG, str(exc) if isinstance(exc, StoreError) else f"cannot listen: {exc}")
         if metrics is not None:
             metrics.close()  # type: ignore[attr-defined]
         return EXIT_FAILED

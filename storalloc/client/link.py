@@ -10,6 +10,7 @@ silent for `retry` seconds it gives up with `Unreachable`.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 
@@ -22,6 +23,8 @@ from storalloc.wire.transport import Dealer
 
 class Unreachable(Exception):
     """The orchestrator did not answer within the configured time."""
+
+log = logging.getLogger(__name__)
 
 
 class ServerError(Exception):
@@ -56,6 +59,8 @@ class Link:
         self.security = security
         self.dealer = Dealer(self.ctx, endpoint, security=security)
         self.reconnects = 0
+        self.instance = ""  # the orchestrator's, from its pongs
+        self._answered: set[str] = set()  # request ids that got a reply
 
     def close(self) -> None:
         self.dealer.close()
@@ -85,6 +90,17 @@ class Link:
             f"{max(self.retry, self.timeout):g} s{tries}; it is down or unreachable"
         )
 
+    def _restarted(self, instance: str, answered: bool, resend: p.Message | None) -> None:
+        """A restarted orchestrator has our job (its store) but not our address: re-send
+        the request (same id: answered from the job, no second one). Also when the first
+        pong comes before any answer: the restart may have happened before it."""
+        known = self.instance
+        self.instance = instance
+        if resend is not None and (known != instance if known else not answered):
+            log.info("the orchestrator restarted; asking again for request %s",
+                     getattr(resend, "request_id", "?"))
+            self.send(resend)
+
     def receive(
         self, request_id: str, timeout: float | None, resend: p.Message | None = None
     ) -> p.Message:
@@ -104,11 +120,13 @@ class Link:
             if msg is not None:
                 heard, attempt, pinging = now, now, False
                 if isinstance(msg, p.Pong):
+                    self._restarted(msg.instance, request_id in self._answered, resend)
                     continue
                 if getattr(msg, "request_id", request_id) not in (request_id, None):
                     continue  # a late reply to an earlier request of ours
                 if isinstance(msg, p.Error):
                     raise ServerError(msg)
+                self._answered.add(request_id)
                 return msg
             if timeout is None and not pinging:
                 self.send(p.Ping(request_id=self.new_id()))

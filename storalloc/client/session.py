@@ -72,15 +72,22 @@ def allocate(
         "Submitting request [%s,%s]", _short(request.size_gb), _short(request.duration_s / 60)
     )
     link.send(request)
+    # A ping right behind it: its pong (same loop turn) tells which orchestrator instance
+    # took the request, so a restart while we wait is noticed and the request re-sent.
+    link.send(p.Ping(request_id=link.new_id()))
     job_id: int | None = None
+    shown: set[str] = set()
     timeout: float | None = link.timeout  # the first answer is bounded, as with salloc
     try:
         while True:
             msg = link.receive(request.request_id, timeout, resend=request)
             timeout = None  # then wait for ever, pinging to notice a dead orchestrator
             match msg:
+                case p.Notice() if msg.text in shown:
+                    pass  # told again after the orchestrator restarted: said already
                 case p.Notice():
                     job_id = msg.job_id
+                    shown.add(msg.text)
                     emit("notice", msg.text, job_id=msg.job_id, text=msg.text)
                 case p.Granted():
                     _show_grant(msg)

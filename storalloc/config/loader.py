@@ -80,7 +80,6 @@ class OrchestratorConfig:
     heartbeat_timeout: float = 15.0
     admins: tuple[str, ...] = ("root",)
     max_request_gb: float = 1e9
-    state_file: str | None = None
     audit_log: str | None = None  # None: audit.log in the state directory; "-": stderr
     max_setup_attempts: int = 3
     setup_retry_backoff: float = 5.0
@@ -247,7 +246,6 @@ def _orchestrator_schema(strategy_names: Collection[str] | None) -> Record:
             "heartbeat_timeout": _SECONDS,
             "admins": ListOf(NON_EMPTY, "a list of user names"),
             "max_request_gb": positive("GB"),
-            "state_file": Nullable(NON_EMPTY),
             "audit_log": Nullable(NON_EMPTY),
             "max_setup_attempts": integer(1, 100, "an integer from 1 to 100"),
             "setup_retry_backoff": _SECONDS,

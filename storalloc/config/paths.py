@@ -11,7 +11,11 @@ class StateDirError(Exception):
 
 
 def default_state_dir() -> Path:
-    """/var/lib/storalloc for root, else $XDG_STATE_HOME/storalloc (~/.local/state)."""
+    """$STORALLOC_STATE_DIR, else /var/lib/storalloc for root, else
+    $XDG_STATE_HOME/storalloc (~/.local/state)."""
+    explicit = os.environ.get("STORALLOC_STATE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
     if os.geteuid() == 0:
         return Path("/var/lib/storalloc")
     base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")

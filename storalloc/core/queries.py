@@ -31,6 +31,8 @@ class Queries:
 
     def find(self: Scheduler, job_id: int) -> Job:
         job = self.jobs.get(job_id) or self.history.get(job_id)
+        if job is None and self.archive is not None:
+            job = self.archive.by_id(job_id)
         if job is None:
             raise SchedulerError("unknown_job", f"invalid job id specified: {job_id}")
         return job

@@ -82,6 +82,8 @@ class Scheduler(Actions, Membership, Queries):
         self.waiting: dict[int, Job] = {}  # PENDING jobs by id (= submission order)
         self.unplanned: dict[int, Job] = {}  # PENDING jobs with no start on this cluster
         self.requests: dict[tuple[str, str], Job] = {}  # (user, request id) -> job
+        # Ended jobs older than `history` (or from before a restart): by_id, by_request.
+        self.archive: Any = None
         self.next_id = 0
 
     # --- admission ---------------------------------------------------------------------
@@ -103,7 +105,7 @@ class Scheduler(Actions, Membership, Queries):
     ) -> Job:
         """Admit a request: refuse it, start it, or book it at its earliest start. A request
         id seen before is answered from the job it made, without a second job."""
-        known = self.requests.get((user, request_id)) if request_id and not quiet else None
+        known = self._request_seen(user, request_id) if request_id and not quiet else None
         if known is not None:
             self._retell(known, client)
             return known
@@ -138,7 +140,14 @@ class Scheduler(Actions, Membership, Queries):
         if log.isEnabledFor(logging.DEBUG):
             log.debug("[%05d] New incoming request: [%s]", job.id,
                       format_request(job.size, job.duration))
+        self.emit(ev.JobChanged(job, None))  # a store keeps it from now on
         return job
+
+    def _request_seen(self, user: str, request_id: str) -> Job | None:
+        known = self.requests.get((user, request_id))
+        if known is None and self.archive is not None:
+            known = self.archive.by_request(user, request_id)
+        return known
 
     def _retell(self, job: Job, client: Any) -> None:
         """A client re-sent a request (it lost its connection): tell it where the job is."""

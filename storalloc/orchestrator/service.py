@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -16,18 +17,19 @@ import zmq
 
 from storalloc.core.clock import Clock, LiveClock, VirtualClock
 from storalloc.core.cluster import Cluster, build_node
-from storalloc.core.events import Event, PartRequested
+from storalloc.core.events import Event, JobChanged, NodeJoined, PartRequested
 from storalloc.core.jobs import Job
 from storalloc.core.scheduler import Scheduler, SchedulerError
 from storalloc.core.timers import TimerQueue
 from storalloc.core.virtual import drain
-from storalloc.orchestrator import state
+from storalloc.orchestrator.recovery import StoreArchive, node_record, recover
+from storalloc.orchestrator.store import Store
 from storalloc.orchestrator.timeline import Bar, NodeRows, render_timeline, terminal_columns
 from storalloc.orchestrator.wire_adapter import WireAdapter
 from storalloc.sim.replay import InstantServers, ReplayOrderError, submit_at
 from storalloc.strategies.base import Strategy
 from storalloc.wire import protocol as p
-from storalloc.wire.security import CredentialError, OrchestratorSecurity, peer_key
+from storalloc.wire.security import CredentialError, NodeKeys, OrchestratorSecurity, peer_key
 from storalloc.wire.transport import Router, drain_fd
 
 log = logging.getLogger(__name__)
@@ -49,7 +51,7 @@ class Orchestrator:
         max_request_gb: float = float("inf"),
         simulate: bool = False,
         report_builder: Callable[[Scheduler, list[Job]], dict] | None = None,
-        state_file: str | None = None,
+        store: Store | None = None,
         warn_before: float = 0.0,
         max_setup_attempts: int = 3,
         setup_retry_backoff: float = 5.0,
@@ -68,6 +70,7 @@ class Orchestrator:
         self.servers = Router(self.ctx, server_endpoint, reply_queue=reply_queue,
                               curve=security.server_curve if security else None)
         self.simulate = simulate
+        self.instance = uuid.uuid4().hex  # tells waiting clients that this is a new start
         self.clock: Clock = VirtualClock() if simulate else LiveClock()
         self.timers = TimerQueue()  # scheduler time: virtual in simulation
         self.finished: list[Job] = []
@@ -95,12 +98,38 @@ class Orchestrator:
         self._next_liveness = time.monotonic() + heartbeat_interval
         self._liveness_period = heartbeat_interval
         self._stop = False
-        self.state_file = state_file
-        self._dirty = False
-        if state_file:
-            saved = state.load(state_file)
-            if saved is not None:
-                state.restore(self.scheduler, saved, state_file)
+        self.store = store
+        self._saved_next_id = -1
+        if store is not None:
+            self.wire.listeners.append(self._remember)
+            self.scheduler.archive = StoreArchive(store)
+            if security is not None:  # names stay bound to their keys across restarts
+                security.node_keys = NodeKeys(store.node_key)
+            recover(self.scheduler, store.load())
+            self._saved_next_id = self.scheduler.next_id
+
+    def _remember(self, event: Event) -> None:
+        """What the store must keep: every job change, every node that registers."""
+        assert self.store is not None
+        if type(event) is JobChanged:
+            self.store.job_changed(event.job)
+        elif type(event) is NodeJoined:
+            self._save_node(event.node.index)
+
+    def _save_node(self, index: int) -> None:
+        if self.store is not None:
+            node = self.scheduler.cluster.nodes[index]
+            self.store.node_changed(node.name, index=index, key=self._peer,
+                                    data=node_record(node))  # fmt: skip
+
+    def _commit(self) -> None:
+        """One transaction per loop turn, before any message of that turn leaves."""
+        if self.store is None:
+            return
+        if self.scheduler.next_id != self._saved_next_id:
+            self._saved_next_id = self.scheduler.next_id
+            self.store.set_next_id(self._saved_next_id)
+        self.store.flush()
 
     def _emit_simulated(self, event: Event) -> None:
         if type(event) is PartRequested and event.job.quiet:
@@ -148,9 +177,7 @@ class Orchestrator:
             self._housekeeping()
             if self.metrics is not None and self.metrics.due():
                 self.metrics.refresh(self.scheduler)
-            if self._dirty and self.state_file:
-                self._dirty = False
-                state.save(self.state_file, self.scheduler)
+            self._commit()
             self.servers.release()
             self.clients.release()
 
@@ -183,14 +210,11 @@ class Orchestrator:
             node = self.wire.node_of_address.pop(address, None)
             if node is not None and self.last_seen.pop(node, None) is not None:
                 self.scheduler.node_down(node)
-                self._dirty = True
         if not self.simulate:
             try:
-                if self.timers.run_due(self.clock.now()):
-                    self._dirty = True
+                self.timers.run_due(self.clock.now())
             except Exception:
                 log.exception("internal error in a timer")
-                self._dirty = True
         now = time.monotonic()
         if now >= self._next_liveness:
             self._next_liveness = now + self._liveness_period
@@ -198,7 +222,6 @@ class Orchestrator:
                 if now - seen > self.heartbeat_timeout:
                     del self.last_seen[node]
                     self.scheduler.node_down(node)
-                    self._dirty = True
 
     # --- clients -----------------------------------------------------------------------
 
@@ -219,7 +242,7 @@ class Orchestrator:
             return
         request_id = getattr(msg, "request_id", None)
         if isinstance(msg, p.Ping):  # liveness only: no state, no dispatch
-            self.clients.send(address, p.Pong(request_id=msg.request_id))
+            self.clients.send(address, p.Pong(request_id=msg.request_id, instance=self.instance))
             return
         if self.security is not None:
             try:
@@ -229,8 +252,6 @@ class Orchestrator:
                 self.clients.send(address, p.Error(code=exc.code, message=str(exc),
                                                    request_id=request_id))
                 return
-        if not isinstance(msg, p.ListJobs | p.ShowJob | p.ListNodes):
-            self._dirty = True
         try:
             reply = self._serve_client(address, msg)
         except SchedulerError as exc:
@@ -259,6 +280,7 @@ class Orchestrator:
                 return p.JobInfo(request_id=msg.request_id, job=job, now=s.clock.now())
             case p.DrainNode():
                 text = s.drain(msg.node, msg.user, msg.drain)
+                self._save_node(s.node_ref(msg.node))
                 return p.Done(request_id=msg.request_id, text=text)
             case p.ListNodes():
                 return p.NodeList(
@@ -282,6 +304,8 @@ class Orchestrator:
         text = s.remove_node(msg.node, msg.user)
         if self.security is not None:
             self.security.node_keys.forget(name)
+        if self.store is not None:
+            self.store.node_removed(name)
         return p.Done(request_id=msg.request_id, text=text)
 
     def _trace_submit(self, msg: p.TraceSubmit) -> p.Message:
@@ -315,8 +339,6 @@ class Orchestrator:
         node = self.wire.node_of_address.get(address)
         if node is not None:
             self.last_seen[node] = time.monotonic()
-        if not isinstance(msg, p.Heartbeat):
-            self._dirty = True
         match msg:
             case p.Register() if (refused := self._name_refused(msg.name, address)) is not None:
                 log.warning("server %s refused: %s", address.hex(), refused[1])

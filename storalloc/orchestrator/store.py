@@ -250,7 +250,14 @@ class Store:
     # --- reading ---
 
     def load(self) -> Saved:
-        """Numbering, active jobs (by id), nodes (by index) and request ids, as committed."""
+        """Numbering, active jobs (by id), nodes (by index) and request ids, as committed.
+        Raises StoreError naming the file when its content cannot be read back."""
+        try:
+            return self._load()
+        except (sqlite3.Error, ValueError, KeyError, TypeError) as exc:
+            raise StoreError(f"state database {self.path}: damaged: {exc!r}") from None
+
+    def _load(self) -> Saved:
         saved = Saved()
         row = self.db.execute("SELECT value FROM meta WHERE key='next_id'").fetchone()
         saved.next_id = int(row[0]) if row else 0

@@ -65,6 +65,7 @@ class StorageServer:
             self.exports[parse_export_id(export_id)] = export_id
         self.dealer: Dealer | None = None
         self._stop = False
+        self._registered_at = -float("inf")  # monotonic time of the last `register` sent
 
     def stop(self) -> None:
         self._stop = True
@@ -116,6 +117,7 @@ class StorageServer:
             self._stop = True
 
     def _register(self) -> None:
+        self._registered_at = time.monotonic()
         disks = describe_disks(self.node.disks)
         assert self.dealer is not None
         self.dealer.send(
@@ -143,8 +145,12 @@ class StorageServer:
             case p.Deallocate():
                 self._deallocate(msg)
             case p.Reregister():
+                # Every message queued while we were away (a stopped process, a restarted
+                # orchestrator) earns one of these: register once per heartbeat, not once
+                # per message, or each registration would set up our parts again.
                 log.debug("orchestrator asks to register again: %s", msg.reason)
-                self._register()
+                if time.monotonic() - self._registered_at >= self.heartbeat_interval:
+                    self._register()
             case p.Error() if msg.code == "name_taken":
                 log.error("registration refused: %s", msg.message)
                 self.refused = msg.message

@@ -356,6 +356,7 @@ class Ping(Message):
 @dataclass(frozen=True, slots=True)
 class Pong(Message):
     request_id: str
+    instance: str = ""  # changes when the orchestrator restarts: waiting clients re-send
 
 
 @message("node_list")
