@@ -30,6 +30,7 @@ from storalloc.config.checks import (
 from storalloc.config.schema import (
     ConfigError,
     Invalid,
+    Leaf,
     ListOf,
     Nullable,
     Record,
@@ -93,6 +94,12 @@ class ServerConfig:
     nqn_prefix: str = "nqn.2026-11.io.storalloc"
     heartbeat_interval: float = 5.0
     command_timeout: float = 30.0
+    # NVMe-oF hardening (doc/nvmeof.md): record of exports, per-lease secrets, wipe, timeouts.
+    state_dir: str | None = "/var/lib/storalloc/server"
+    dhchap: bool | str = "auto"
+    ctrl_loss_tmo: int | None = 60
+    wipe: bool = True
+    wipe_timeout: float = 3600.0
     source: str | None = field(default=None, compare=False)
 
 
@@ -224,6 +231,11 @@ _SERVER = Record(
         "nqn_prefix": NQN_PREFIX,
         "heartbeat_interval": _SECONDS,
         "command_timeout": _SECONDS,
+        "state_dir": Nullable(ABSOLUTE_PATH),
+        "dhchap": Leaf("true, false or auto", lambda v: isinstance(v, bool) or v == "auto"),
+        "ctrl_loss_tmo": Nullable(integer(low=-1, what="seconds (an integer, -1 = never)")),
+        "wipe": BOOLEAN,
+        "wipe_timeout": _SECONDS,
     },
 )
 

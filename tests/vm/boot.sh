@@ -30,6 +30,10 @@ SCRIPT=$2
 # hide a checkout living there (CI clones anywhere), so it is also shared on its own.
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${STORALLOC_VM_CACHE:-/var/cache/storalloc-vm}
+# STORALLOC_VM_KERNEL names another kernel package (e.g. a backport with NVMe in-band
+# authentication, which bookworm's 6.1 lacks); each kernel gets its own cache folder.
+KPKG=${STORALLOC_VM_KERNEL:-}
+[ -z "$KPKG" ] || CACHE="$CACHE/$KPKG"
 [ -f "$SHARE/$SCRIPT" ] || { echo "$0: no guest script $SHARE/$SCRIPT" >&2; exit 2; }
 
 for tool in qemu-system-x86_64 apt-get dpkg-deb depmod modprobe cpio gzip; do
@@ -48,7 +52,8 @@ flock 9 2>/dev/null || true
 
 # 1) The kernel: the version linux-image-amd64 points at, extracted once into the cache.
 if [ ! -f "$CACHE/vmlinuz" ]; then
-  pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+  pkg=$KPKG
+  [ -n "$pkg" ] || pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
   [ -n "$pkg" ] || { echo "$0: cannot resolve linux-image-amd64 (apt-get update?)" >&2; exit 127; }
   tmp=$(mktemp -d "$CACHE/kernel.XXXXXX")
   (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "$pkg" && dpkg-deb -x ./*.deb root && rm -f ./*.deb)

@@ -107,6 +107,15 @@ class LvmCarver:
             raise BackendError(f"cannot free LV {self.vg}/{export_id}: {exc}") from exc
         return True
 
+    def activate(self, export_id: str) -> str:
+        """`lvchange -ay <vg>/<export_id>` (LVs may come up inactive after a reboot); its path."""
+        validate_export_id(export_id)
+        try:
+            self.runner.run(["lvchange", "-ay", f"{self.vg}/{export_id}"])
+        except CommandError as exc:
+            raise BackendError(f"cannot activate LV {self.vg}/{export_id}: {exc}") from exc
+        return self.path_for(export_id)
+
     def list_ids(self) -> list[str]:
         """Our LVs in the VG, from `lvs --noheadings -o lv_name <vg>`."""
         argv = ["lvs", "--noheadings", "-o", "lv_name", self.vg]

@@ -64,8 +64,21 @@ class ConfigfsDriver:
         """Subsystem directories under `root/subsystems`."""
         return self.fs.listdir(f"{self.root}/subsystems")
 
-    def export(self, nqn: str, ns: Namespace, hostnqn: str | None, *, allow_any_host: bool) -> None:
-        """Create the subsystem, namespace, host ACL and port link; roll back on failure."""
+    def export(
+        self,
+        nqn: str,
+        ns: Namespace,
+        hostnqn: str | None,
+        *,
+        allow_any_host: bool,
+        dhchap_key: str | None = None,
+    ) -> str | None:
+        """Create the subsystem, namespace, host ACL and port link; roll back on failure.
+
+        With `dhchap_key`, the host must authenticate (DH-HMAC-CHAP). The kernel keys hosts,
+        not host/subsystem pairs, so a host entry that already has a key (another live lease
+        of the same host NQN) keeps it; the key in force is returned.
+        """
         self.check()
         sub = self._subsys(nqn)
         if self.fs.exists(sub):
@@ -76,7 +89,7 @@ class ConfigfsDriver:
         try:
             self._op("create subsystem", self.fs.mkdir, sub)
             undo.push(f"remove subsystem {nqn}", lambda: self.fs.rmdir(sub))
-            self._set_access(sub, hostnqn, allow_any_host, undo)
+            key = self._set_access(sub, hostnqn, allow_any_host, undo, dhchap_key)
             self._add_namespace(sub, ns, undo)
             self._link_port(sub, nqn, undo)
         except BackendError as exc:
@@ -84,21 +97,40 @@ class ConfigfsDriver:
             if failures:
                 raise BackendError(f"{exc}; rollback incomplete: {'; '.join(failures)}") from exc
             raise
+        return key
 
-    def _set_access(self, sub: str, hostnqn: str | None, allow_any_host: bool, undo: Undo) -> None:
+    def _set_access(
+        self, sub: str, hostnqn: str | None, allow_any_host: bool, undo: Undo, key: str | None
+    ) -> str | None:
         # The kernel refuses allowed_hosts links while allow_any_host=1, hence either-or.
         if allow_any_host:
             self._op("set allow_any_host", self.fs.write, f"{sub}/attr_allow_any_host", "1")
-            return
+            return None
         assert hostnqn is not None
         self._op("set allow_any_host", self.fs.write, f"{sub}/attr_allow_any_host", "0")
         host = self._host(hostnqn)
         if not self.fs.exists(host):
             self._op("create host", self.fs.mkdir, host)
             undo.push(f"remove host {hostnqn}", lambda: self._drop_host_if_unused(hostnqn))
+        if key is not None:
+            key = self._host_key(host, key)
         link = f"{sub}/allowed_hosts/{hostnqn}"
         self._op("allow host", self.fs.symlink, host, link)
         undo.push(f"unlink allowed host {hostnqn}", lambda: self.fs.unlink(link))
+        return key
+
+    def _host_key(self, host: str, key: str) -> str:
+        attr = f"{host}/dhchap_key"
+        if not self.fs.dry_run and not self.fs.exists(attr):
+            raise BackendError(
+                f"configfs: {attr} does not exist: this kernel has no NVMe in-band "
+                "authentication (CONFIG_NVME_TARGET_AUTH); set dhchap: false in the server config"
+            )
+        current = None if self.fs.dry_run else self.fs.read(attr)
+        if current:
+            return current  # shared with the host's other live leases; see export()
+        self._op("set dhchap_key", self.fs.write, attr, key)
+        return key
 
     def _add_namespace(self, sub: str, ns: Namespace, undo: Undo) -> None:
         nsdir = f"{sub}/namespaces/{NSID}"
@@ -185,10 +217,46 @@ class ConfigfsDriver:
         except OSError as exc:
             log.info("configfs: keeping port %s: %s", portdir, exc)
 
+    def supports_dhchap(self) -> bool:
+        """True if this kernel's nvmet has in-band authentication (host entries get a
+        `dhchap_key` attribute: CONFIG_NVME_TARGET_AUTH, Linux >= 6.0 where distributions
+        enable it; Debian 12's 6.1 does not)."""
+        self.check()
+        if self.fs.dry_run:
+            return True  # show the writes a real run would make
+        hosts = self.fs.listdir(f"{self.root}/hosts")
+        if hosts:
+            return self.fs.exists(f"{self._host(hosts[0])}/dhchap_key")
+        probe = self._host("nqn.2014-08.io.storalloc:probe")
+        self._op("create probe host", self.fs.mkdir, probe)
+        try:
+            return self.fs.exists(f"{probe}/dhchap_key")
+        finally:
+            self._op("remove probe host", self.fs.rmdir, probe)
+
+    def clean_stale_hosts(self) -> list[str]:
+        """Remove host entries no subsystem allows (crash leftovers); return their NQNs.
+
+        Such an entry grants nothing, but a stale `dhchap_key` in it would be reused by the
+        next lease of that host instead of a fresh one.
+        """
+        self.check()
+        gone = []
+        for hostnqn in self.fs.listdir(f"{self.root}/hosts"):
+            if not self._host_used(hostnqn):
+                self._op("remove host", self.fs.rmdir, self._host(hostnqn))
+                gone.append(hostnqn)
+        return gone
+
+    def _host_used(self, hostnqn: str) -> bool:
+        return any(
+            self.fs.exists(f"{self._subsys(nqn)}/allowed_hosts/{hostnqn}")
+            for nqn in self.list_nqns()
+        )
+
     def _drop_host_if_unused(self, hostnqn: str) -> None:
-        for nqn in self.list_nqns():
-            if self.fs.exists(f"{self._subsys(nqn)}/allowed_hosts/{hostnqn}"):
-                return
+        if self._host_used(hostnqn):
+            return
         host = self._host(hostnqn)
         if self.fs.exists(host):
             self._op("remove host", self.fs.rmdir, host)

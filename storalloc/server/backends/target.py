@@ -41,10 +41,19 @@ class TargetDriver(Protocol):
         """Raise BackendError naming the fix if the driver cannot work here."""
         ...
 
-    def export(self, nqn: str, ns: Namespace, hostnqn: str | None, *, allow_any_host: bool) -> None:
+    def export(
+        self,
+        nqn: str,
+        ns: Namespace,
+        hostnqn: str | None,
+        *,
+        allow_any_host: bool,
+        dhchap_key: str | None = None,
+    ) -> str | None:
         """Create subsystem `nqn` with `ns`, restricted to `hostnqn`, linked to the port.
 
-        Leaves nothing behind on failure.
+        With `dhchap_key` the host must authenticate; returns the key in force. Leaves
+        nothing behind on failure.
         """
         ...
 
@@ -54,6 +63,14 @@ class TargetDriver(Protocol):
 
     def list_nqns(self) -> list[str]:
         """NQNs of all subsystems currently configured."""
+        ...
+
+    def supports_dhchap(self) -> bool:
+        """True if the kernel target can authenticate hosts (DH-HMAC-CHAP)."""
+        ...
+
+    def clean_stale_hosts(self) -> list[str]:
+        """Remove host entries that no subsystem allows; return their NQNs."""
         ...
 
 
