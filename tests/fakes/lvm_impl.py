@@ -1,4 +1,4 @@
-"""Fake lvcreate / lvremove / lvs with LVM's argv, messages and exit codes (5 on failure).
+"""Fake lvcreate, lvremove, lvs, lvchange: LVM's argv, messages and exit codes (5 on failure).
 
 Extra environment (see fakelib for the common one):
   STORALLOC_FAKE_VGS  comma list of existing volume groups, `name[=size in GiB]` (default 1024)
@@ -115,6 +115,19 @@ def lvremove(args: list[str], fail: bool) -> None:
     print(f'  Logical volume "{name}" successfully removed.')
 
 
+def lvchange(args: list[str], fail: bool) -> None:
+    """lvchange -ay VG/NAME (activation: the /dev node is already there in the fake)."""
+    targets = [a for a in args if not a.startswith("-")]
+    if "-ay" not in args or len(targets) != 1 or "/" not in targets[0]:
+        die("  Please give logical volume path(s).\n  Run `lvchange --help'", 3)
+    vg, name = targets[0].split("/", 1)
+    state = _state()
+    if vg not in state:
+        _vg_missing(vg)
+    if fail or name not in state[vg]:
+        die(f'  Failed to find logical volume "{vg}/{name}"', 5)
+
+
 def lvs(args: list[str], fail: bool) -> None:
     """lvs --noheadings -o lv_name VG (only the form the backend uses)."""
     vgs = [a for a in args if not a.startswith("-") and a != "lv_name"]
@@ -131,5 +144,6 @@ def lvs(args: list[str], fail: bool) -> None:
 def main(tool: str) -> None:
     """Entry point of the lvcreate / lvremove / lvs scripts."""
     args, fail = start(tool)
-    {"lvcreate": lvcreate, "lvremove": lvremove, "lvs": lvs}[tool](args, fail)
+    tools = {"lvcreate": lvcreate, "lvremove": lvremove, "lvs": lvs, "lvchange": lvchange}
+    tools[tool](args, fail)
     sys.exit(0)
