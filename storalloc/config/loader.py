@@ -100,6 +100,7 @@ class ServerConfig:
     ctrl_loss_tmo: int | None = 60
     wipe: bool = True
     wipe_timeout: float = 3600.0
+    configfs_root: str = "/sys/kernel/config/nvmet"
     source: str | None = field(default=None, compare=False)
 
 
@@ -236,6 +237,7 @@ _SERVER = Record(
         "ctrl_loss_tmo": Nullable(integer(low=-1, what="seconds (an integer, -1 = never)")),
         "wipe": BOOLEAN,
         "wipe_timeout": _SECONDS,
+        "configfs_root": ABSOLUTE_PATH,
     },
 )
 

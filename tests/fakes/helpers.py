@@ -84,7 +84,8 @@ class FakeEnv:
 
 def install_fakes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, vgs: str = "") -> FakeEnv:
     """Put tests/fakes first on PATH and point their state at `tmp_path`."""
-    for tool in ("nvme", "nvmetcli", "lvcreate", "lvremove", "lvs", "lvchange", "blkdiscard"):
+    tools = ("nvme", "nvmetcli", "lvcreate", "lvremove", "lvs", "lvchange", "vgs", "blkdiscard")
+    for tool in tools:
         if not os.access(FAKES_DIR / tool, os.X_OK):
             raise RuntimeError(f"{FAKES_DIR / tool} is not executable: chmod +x it (git mode 755)")
     env = FakeEnv(tmp_path / "fakestate", tmp_path / "sysfs", tmp_path / "dev")

@@ -1,4 +1,4 @@
-"""Fake lvcreate, lvremove, lvs, lvchange: LVM's argv, messages and exit codes (5 on failure).
+"""Fake lvcreate, lvremove, lvs, lvchange, vgs: LVM's argv, messages and exit codes (5 on failure).
 
 Extra environment (see fakelib for the common one):
   STORALLOC_FAKE_VGS  comma list of existing volume groups, `name[=size in GiB]` (default 1024)
@@ -141,9 +141,22 @@ def lvs(args: list[str], fail: bool) -> None:
             print(f"  {name}")
 
 
+def vgs(args: list[str], fail: bool) -> None:
+    """vgs --noheadings --units b --nosuffix -o vg_size VG (the form the server uses)."""
+    names = [a for a in args if not a.startswith("-") and a not in ("b", "vg_size")]
+    sizes = _vgs()
+    if fail:
+        die("  Reading VG failed.", 5)
+    for vg in names:
+        if vg not in sizes:
+            _vg_missing(vg)
+        print(f"  {sizes[vg]}")
+
+
 def main(tool: str) -> None:
     """Entry point of the lvcreate / lvremove / lvs scripts."""
     args, fail = start(tool)
-    tools = {"lvcreate": lvcreate, "lvremove": lvremove, "lvs": lvs, "lvchange": lvchange}
+    tools = {"lvcreate": lvcreate, "lvremove": lvremove, "lvs": lvs, "lvchange": lvchange,
+             "vgs": vgs}  # fmt: skip
     tools[tool](args, fail)
     sys.exit(0)

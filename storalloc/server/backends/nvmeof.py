@@ -115,6 +115,8 @@ class NvmeofBackend:
             fs = RealFs()
         port = port_from_node(node)
         name = driver or getattr(server_cfg, "driver", None) or "auto"
+        if configfs_root == DEFAULT_ROOT:  # an explicit argument (tests) wins over the config
+            configfs_root = getattr(server_cfg, "configfs_root", None) or DEFAULT_ROOT
         wipe = bool(getattr(server_cfg, "wipe", True))
         state_dir = None if dry_run else getattr(server_cfg, "state_dir", None)
         return cls(
@@ -148,6 +150,17 @@ class NvmeofBackend:
                 "(install util-linux), or set wipe: false if the disks zero themselves"
             )
 
+    def disk_problems(self) -> dict[int, str]:
+        """{config index: why} for each disk that cannot be used as configured."""
+        from storalloc.server.backends.disks import disk_problem
+
+        out = {}
+        for i, (disk, carver) in enumerate(zip(self.node.disks, self.carvers, strict=True)):
+            why = disk_problem(disk, carver, self.runner)
+            if why:
+                out[i] = why
+        return out
+
     def nqn_for(self, export_id: str) -> str:
         """The NQN this node gives `export_id`."""
         return make_nqn(self.nqn_prefix, self.hostname, export_id)
@@ -173,7 +186,7 @@ class NvmeofBackend:
     def create(self, spec: ExportSpec) -> dict[str, object]:
         """Carve `spec.size_gb` on `spec.disk`, export it to `spec.hostnqn` only."""
         self._validate(spec)
-        self.driver.check()
+        self.check()
         carver = self._carver(spec.disk)
         path = self._carve(carver, spec)
         buffered = carver.needs_buffered_io() if self.buffered_io is None else self.buffered_io
