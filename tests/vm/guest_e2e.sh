@@ -81,6 +81,7 @@ if [ "$rc" -ne 0 ] || [ -z "$DEV" ] || [ ! -b "$DEV" ]; then
   echo "RESULT e2e-attach FAIL client exit $rc, line '$line'"; exit 1
 fi
 echo "RESULT e2e-attach ok job $JOB as $DEV"
+nvme list -o json > "$OUT/nvme-list-attached.json" 2>&1 || true
 echo "TIME attached $(uptime_s)"
 
 SUB=$(ls -d "$CFS"/subsystems/nqn.2026-11.io.storalloc:vmnode:* | head -1)
