@@ -83,10 +83,12 @@ def test_each_lease_gets_a_secret_that_only_its_holder_can_use(
     assert validate_secret(secret)
     assert (cfs.root / "hosts" / HOSTNQN / "dhchap_key").read_text().strip() == secret
     without = {k: v for k, v in conn.items() if k != "dhchap_secret"}
-    with pytest.raises(AttachError, match="Failed to write to /dev/nvme-fabrics"):
+    with pytest.raises(AttachError, match="nvme-fabrics: Required key not available"):
         attach(env, without)
-    with pytest.raises(AttachError):
+    with pytest.raises(AttachError, match="nvme-fabrics: Key was rejected by service"):
         attach(env, {**conn, "dhchap_secret": generate_secret()})
+    with pytest.raises(AttachError, match="nvme-fabrics: Input/output error"):
+        attach(env, conn, hostnqn=OTHER)  # the secret does not open it to another host
     assert attach(env, conn) == f"{env.dev}/nvme0n1"
 
 

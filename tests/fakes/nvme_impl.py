@@ -77,8 +77,11 @@ def _configfs_allows(root: Path, o: dict[str, str], host: str) -> bool:
     allowed = any_host or (sub / "allowed_hosts" / host).exists()
     key_file = root / "hosts" / host / "dhchap_key"
     key = key_file.read_text().strip() if key_file.exists() else ""
-    if key and o.get("dhchap_secret") != key:
-        allowed = False  # DH-HMAC-CHAP fails: the kernel refuses the connect
+    if key and allowed and o.get("dhchap_secret") != key:
+        # DH-HMAC-CHAP fails; Linux 6.12 + nvme-cli 2.3 as seen in tests/vm (ENOKEY/EKEYREJECTED)
+        given = o.get("dhchap_secret")
+        why = "Key was rejected by service" if given else "Required key not available"
+        die(f"Failed to write to /dev/nvme-fabrics: {why}\n{CONNECT_FAILED.splitlines()[1]}", 1)
     for port in (root / "ports").iterdir():
         addr = [(port / f"addr_{k}").read_text().strip() for k in ("trtype", "traddr", "trsvcid")]
         linked = (port / "subsystems" / o["nqn"]).exists()
