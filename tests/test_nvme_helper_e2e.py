@@ -108,3 +108,31 @@ def test_ended_or_empty_jobs_are_refused() -> None:
         granted_connections({**base, "state": "CANCELLED"}, "alice")
     with pytest.raises(HelperError, match="no export to attach yet"):
         granted_connections({**base, "connections": []}, "alice")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="as a user, client.py goes through sudo")
+def test_a_failed_attach_disconnects_and_releases(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", f"{FAKES_DIR}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("STORALLOC_FAKE_STATE", str(tmp_path / "fakes"))
+    monkeypatch.setenv("STORALLOC_FAKE_SYSFS", str(tmp_path / "sysfs"))
+    monkeypatch.setenv("STORALLOC_FAKE_DEV", str(tmp_path / "dev"))
+    monkeypatch.setenv("STORALLOC_FAKE_NO_DEVICE", "1")  # the namespace never shows up
+    if os.geteuid() != 0:  # as a user, the same goes through the helper (here without sudo)
+        monkeypatch.setenv(
+            "STORALLOC_NVME_HELPER", f"{sys.executable} -m storalloc.client.nvme_helper"
+        )
+    orch, clients, servers = start_orchestrator()
+    server = start_server(servers, "--dry-run", simulate=False)
+    try:
+        orch.wait_for("Server registered")
+        got = run_client(clients, "-s", "10", "-t", "30", "--hostnqn", HOSTNQN, "--attach")
+        assert got.returncode == 1
+        assert "no block device appeared" in got.stderr and "Traceback" not in got.stderr
+        assert [a[1] for a in nvme_calls(tmp_path)] == ["connect", "disconnect"]
+        jobs = json.loads(run_client(clients, "--list", "--json").stdout)
+        assert jobs == [], jobs  # the lease was released, not left to run out
+    finally:
+        server.stop()
+        orch.stop()

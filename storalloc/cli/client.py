@@ -194,21 +194,22 @@ def _request(link: Link, args: argparse.Namespace, cfg: object, user: str) -> in
     on_granted = None
     if args.attach:
         def on_granted(granted: p.Granted) -> int:
-            return _attach(granted, hostnqn)
+            return _attach(link, user, granted, hostnqn)
     return allocate(link, request, on_granted=on_granted)
 
 
-def _attach(granted: p.Granted, hostnqn: str | None) -> int:
-    from storalloc.client.attach import AttachError, connect
-    from storalloc.server.runner import Runner
+def _attach(link: Link, user: str, granted: p.Granted, hostnqn: str | None) -> int:
+    from storalloc.client.attach import AttachError
+    from storalloc.client.local import attach_job
 
-    runner = Runner(timeout=30.0)
-    for i, conn in enumerate(granted.connections):
-        try:
-            device = connect(conn, hostnqn, runner=runner)
-        except AttachError as exc:
-            say_error(f"job {granted.job_id} part {i}: {exc}")
-            return EXIT_FAILED
+    try:
+        devices = attach_job(granted.job_id, granted.connections, hostnqn)
+    except AttachError as exc:
+        # Nothing stays connected (attach_job undoes), and an unusable lease is not kept.
+        say_error(f"job {granted.job_id}: {exc}")
+        say(release(link, user, granted.job_id))
+        return EXIT_FAILED
+    for device in devices:
         say(f"job {granted.job_id} attached as {device}")
     return EXIT_OK
 
@@ -245,18 +246,15 @@ def _show(link: Link, user: str, job_id: int, as_json: bool) -> int:
 
 def _release(link: Link, user: str, job_id: int) -> int:
     """scancel: detach locally first if this host is attached, then end the job."""
-    from storalloc.client.attach import AttachError, disconnect, find_device
-    from storalloc.server.runner import Runner
+    from storalloc.client.attach import AttachError
+    from storalloc.client.local import detach_job
 
     job, _ = fetch_job(link, user, job_id)
-    for conn in job.get("connections", []):
-        nqn = conn.get("nqn")
-        if nqn and find_device(nqn, "/sys/class/nvme-subsystem", "/dev"):
-            try:
-                disconnect(nqn, runner=Runner(timeout=30.0))
-            except AttachError as exc:
-                say_error(str(exc))
-                return EXIT_FAILED
+    try:
+        for nqn in detach_job(job_id, job.get("connections", [])):
             say(f"disconnected {nqn}")
+    except AttachError as exc:
+        say_error(str(exc))
+        return EXIT_FAILED
     say(release(link, user, job_id))
     return EXIT_OK

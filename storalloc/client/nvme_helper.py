@@ -52,9 +52,7 @@ def trusted_config(path: str) -> str:
         except OSError as exc:
             raise HelperError(f"cannot use config {path}: {exc}") from exc
         if st.st_uid != 0 or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            raise HelperError(
-                f"refusing config {path}: {p} must be writable by root only"
-            )
+            raise HelperError(f"refusing config {path}: {p} must be writable by root only")
     return path
 
 
