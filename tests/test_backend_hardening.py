@@ -268,3 +268,35 @@ def test_stale_host_entries_are_removed_and_used_ones_kept(env: FakeEnv, cfs: Fa
     cfs.mkdir(str(cfs.root / "hosts" / OTHER))  # left by a crash
     assert b.clean_stale_hosts() == [OTHER]
     assert os.listdir(cfs.root / "hosts") == [HOSTNQN]
+
+
+# -- site realism ---------------------------------------------------------------------------
+
+
+def test_lvm_devices_keeps_every_lvm_command_to_the_disk(
+    env: FakeEnv, cfs: FakeConfigfs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STORALLOC_FAKE_VG_PVS", f"{VG}=/dev/nvme0n1")
+    b = backend(env, cfs, lvm_devices=True, wiper=Wiper(Runner(timeout=20)))
+    assert "less than the configured capacity" in b.disk_problems()[0]  # found through its PV
+    b.create(spec())
+    b.delete(EID)
+    assert b.wiper is not None and b.wiper.wait(timeout=30)
+    lvm = [a for a in env.calls() if a[0] in ("vgs", "lvcreate", "lvs", "lvchange", "lvremove")]
+    assert [a[0] for a in lvm] == ["vgs", "lvcreate", "lvs", "lvchange", "lvremove"]
+    assert all(a[1:3] == ["--devices", "/dev/nvme0n1"] for a in lvm), lvm
+
+
+def test_a_disk_whose_pv_is_not_its_path_is_disabled_with_its_reason(
+    env: FakeEnv, cfs: FakeConfigfs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STORALLOC_FAKE_VG_PVS", f"{VG}=/dev/sdz")
+    problems = backend(env, cfs, lvm_devices=True).disk_problems()
+    assert list(problems) == [0]
+    assert f'Volume group "{VG}" not found' in problems[0]
+
+
+def test_a_disk_smaller_than_its_capacity_is_disabled(env: FakeEnv, cfs: FakeConfigfs) -> None:
+    # The fake VG holds 1 GiB; the configured disk says 1000 GB.
+    problems = backend(env, cfs).disk_problems()
+    assert "has 1.074 GB, less than the configured capacity 1000 GB" in problems[0]

@@ -101,6 +101,7 @@ class ServerConfig:
     wipe: bool = True
     wipe_timeout: float = 3600.0
     configfs_root: str = "/sys/kernel/config/nvmet"
+    lvm_devices: bool = False
     source: str | None = field(default=None, compare=False)
 
 
@@ -238,6 +239,7 @@ _SERVER = Record(
         "wipe": BOOLEAN,
         "wipe_timeout": _SECONDS,
         "configfs_root": ABSOLUTE_PATH,
+        "lvm_devices": BOOLEAN,
     },
 )
 

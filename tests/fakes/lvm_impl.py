@@ -153,9 +153,31 @@ def vgs(args: list[str], fail: bool) -> None:
         print(f"  {sizes[vg]}")
 
 
+def _devices(args: list[str]) -> list[str]:
+    """Drop `--devices PV` pairs (LVM 2.03.12+); a VG named in STORALLOC_FAKE_VG_PVS as
+    `vg=pv` is only found when its PV is among them, as with the real option."""
+    out, seen = [], []
+    it = iter(args)
+    for a in it:
+        if a == "--devices":
+            seen.append(next(it, ""))
+        else:
+            out.append(a)
+    pvs = dict(
+        s.split("=", 1)
+        for s in filter(None, os.environ.get("STORALLOC_FAKE_VG_PVS", "").split(","))
+    )
+    if seen:
+        for vg, pv in pvs.items():
+            if pv not in seen and any(vg in a for a in out):
+                _vg_missing(vg)
+    return out
+
+
 def main(tool: str) -> None:
     """Entry point of the lvcreate / lvremove / lvs scripts."""
     args, fail = start(tool)
+    args = _devices(args)
     tools = {"lvcreate": lvcreate, "lvremove": lvremove, "lvs": lvs, "lvchange": lvchange,
              "vgs": vgs}  # fmt: skip
     tools[tool](args, fail)

@@ -22,7 +22,8 @@ def disk_problem(disk: Any, carver: Carver, runner: Runner) -> str | None:
         return None  # a dry run shows commands; it does not judge the machine
     want = float(disk.capacity) * GB
     if isinstance(carver, LvmCarver):
-        argv = ["vgs", "--noheadings", "--units", "b", "--nosuffix", "-o", "vg_size", carver.vg]
+        argv = carver.lvm("vgs", "--noheadings", "--units", "b", "--nosuffix", "-o", "vg_size",
+                          carver.vg)  # fmt: skip
         try:
             real = float(runner.run(argv).stdout.split()[0])
         except CommandError as exc:

@@ -76,6 +76,7 @@ class NvmeofBackend:
         ctrl_loss_tmo: int | None = None,
         wiper: Wiper | None = None,
         book: ExportBook | None = None,
+        lvm_devices: bool = False,
     ) -> None:
         self.node = node
         self.driver = driver
@@ -90,6 +91,7 @@ class NvmeofBackend:
         self.ctrl_loss_tmo = ctrl_loss_tmo
         self.wiper = wiper  # None: LVs are removed without zeroing (tests of other parts)
         self.book = book or ExportBook(None)
+        self.lvm_devices = lvm_devices
         self.port = port_from_node(node)
         # Built up front so a misconfigured disk is reported when the server starts.
         self.carvers = [self._carver(d) for d in node.disks]
@@ -134,10 +136,12 @@ class NvmeofBackend:
             ctrl_loss_tmo=getattr(server_cfg, "ctrl_loss_tmo", None),
             wiper=Wiper(runner, float(getattr(server_cfg, "wipe_timeout", 3600))) if wipe else None,
             book=ExportBook(state_dir),
+            lvm_devices=bool(getattr(server_cfg, "lvm_devices", False)),
         )
 
     def _carver(self, disk: Any) -> Carver:
-        return carver_for(disk, runner=self.runner, fs=self.fs, dev_root=self.dev_root)
+        return carver_for(disk, runner=self.runner, fs=self.fs, dev_root=self.dev_root,
+                          lvm_devices=self.lvm_devices)  # fmt: skip
 
     def check(self) -> None:
         """Raise BackendError (naming the fix) if the target cannot be driven here."""
