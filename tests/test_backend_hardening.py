@@ -9,6 +9,7 @@ import os
 import stat
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -300,3 +301,25 @@ def test_a_disk_smaller_than_its_capacity_is_disabled(env: FakeEnv, cfs: FakeCon
     # The fake VG holds 1 GiB; the configured disk says 1000 GB.
     problems = backend(env, cfs).disk_problems()
     assert "has 1.074 GB, less than the configured capacity 1000 GB" in problems[0]
+
+
+def test_a_disk_can_listen_on_its_own_address_and_port(env: FakeEnv, cfs: FakeConfigfs) -> None:
+    @dataclass(frozen=True)
+    class PortDisk(Disk):
+        traddr: str | None = None
+        trsvcid: int | None = None
+
+    own = PortDisk(path="/dev/nvme1n1", vg="storalloc-nvme0n1", traddr="127.0.0.2", trsvcid=4421)
+    node = Node(disks=(Disk(), own))
+    b = NvmeofBackend(node, driver=ConfigfsDriver(TargetPort(), root=str(cfs.root), fs=cfs),
+                      runner=Runner(timeout=20), fs=cfs, dev_root=str(env.dev))  # fmt: skip
+    first = b.create(spec())
+    second = b.create(ExportSpec(EID2, make_nqn(PREFIX, "node1", EID2), own, 1, 0.1, HOSTNQN))
+    assert (first["traddr"], first["trsvcid"]) == ("127.0.0.1", "4420")
+    assert (second["traddr"], second["trsvcid"]) == ("127.0.0.2", "4421")
+    dirs = [cfs.root / "ports" / p for p in os.listdir(cfs.root / "ports")]
+    ports = {(cfs.read(f"{d}/addr_traddr"), cfs.read(f"{d}/addr_trsvcid")) for d in dirs}
+    assert ports == {("127.0.0.1", "4420"), ("127.0.0.2", "4421")}
+    assert attach(env, second) == f"{env.dev}/nvme0n1"
+    b.delete(EID2)
+    assert len(os.listdir(cfs.root / "ports")) == 1  # its own port went with its last export

@@ -142,6 +142,9 @@ class DiskConfig:
     carving: str = "lvm"
     vg: str = ""  # "" (or None) = default_vg(path), filled in at construction
     mountpoint: str | None = None
+    # Where this disk's exports listen, when not the node's ipv4 / transport.trsvcid.
+    traddr: str | None = None
+    trsvcid: int | None = None
 
     def __post_init__(self) -> None:
         if not self.vg:
@@ -274,6 +277,8 @@ _DISK = Record(
         "carving": one_of("lvm", "file"),
         "vg": Nullable(VG_NAME),  # null or absent: default_vg(path)
         "mountpoint": Nullable(ABSOLUTE_PATH),
+        "traddr": Nullable(IPV4),
+        "trsvcid": Nullable(integer(low=1, high=65535, what="a port number (1-65535)")),
     },
     defaults={"model": ""},
     finish=_check_disk,

@@ -29,6 +29,9 @@ class ConfigfsDriver:
         self, port: TargetPort, *, root: str = DEFAULT_ROOT, fs: RealFs | None = None
     ) -> None:
         self.port = port
+        # Every address this node's disks listen on: an empty port at one of them is ours to
+        # remove (disks may listen apart, see port_for_disk).
+        self.own_ports: list[TargetPort] = [port]
         self.root = root.rstrip("/")
         self.fs = fs or RealFs()
 
@@ -72,6 +75,7 @@ class ConfigfsDriver:
         *,
         allow_any_host: bool,
         dhchap_key: str | None = None,
+        port: TargetPort | None = None,
     ) -> str | None:
         """Create the subsystem, namespace, host ACL and port link; roll back on failure.
 
@@ -91,7 +95,7 @@ class ConfigfsDriver:
             undo.push(f"remove subsystem {nqn}", lambda: self.fs.rmdir(sub))
             key = self._set_access(sub, hostnqn, allow_any_host, undo, dhchap_key)
             self._add_namespace(sub, ns, undo)
-            self._link_port(sub, nqn, undo)
+            self._link_port(sub, nqn, undo, port or self.port)
         except BackendError as exc:
             failures = undo.rollback()
             if failures:
@@ -142,30 +146,30 @@ class ConfigfsDriver:
         self._op("enable namespace", self.fs.write, f"{nsdir}/enable", "1")
         undo.push("disable namespace", lambda: self.fs.write(f"{nsdir}/enable", "0"))
 
-    def _link_port(self, sub: str, nqn: str, undo: Undo) -> None:
-        portdir = self._find_port()
+    def _link_port(self, sub: str, nqn: str, undo: Undo, port: TargetPort) -> None:
+        portdir = self._find_port(port)
         if portdir is None:
-            portdir = self._create_port(undo)
+            portdir = self._create_port(undo, port)
         link = f"{portdir}/subsystems/{nqn}"
         self._op("link subsystem to port", self.fs.symlink, sub, link)
         undo.push(f"unlink subsystem from {portdir}", lambda: self.fs.unlink(link))
 
-    def _find_port(self) -> str | None:
-        """An existing port with our trtype/traddr/trsvcid (ports are shared by exports)."""
+    def _find_port(self, port: TargetPort) -> str | None:
+        """An existing port with `port`'s trtype/traddr/trsvcid (shared by exports)."""
         for portid in self.fs.listdir(f"{self.root}/ports"):
             d = self._port(portid)
             addr = [self.fs.read(f"{d}/addr_{k}") for k in ("trtype", "traddr", "trsvcid")]
-            if self.port.same_address(*addr):
+            if port.same_address(*addr):
                 return d
         return None
 
-    def _create_port(self, undo: Undo) -> str:
+    def _create_port(self, undo: Undo, port: TargetPort) -> str:
         used = {int(p) for p in self.fs.listdir(f"{self.root}/ports") if p.isdigit()}
         portid = str(min(set(range(1, len(used) + 2)) - used))
         d = self._port(portid)
         self._op("create port", self.fs.mkdir, d)
         undo.push(f"remove port {portid}", lambda: self.fs.rmdir(d))
-        p = self.port
+        p = port
         for key, value in (
             ("trtype", p.trtype),
             ("adrfam", p.adrfam),
@@ -206,7 +210,8 @@ class ConfigfsDriver:
                 continue
             self._op("unlink subsystem from port", self.fs.unlink, link)
             addr = [self.fs.read(f"{d}/addr_{k}") for k in ("trtype", "traddr", "trsvcid")]
-            if not self.fs.listdir(f"{d}/subsystems") and self.port.same_address(*addr):
+            ours = any(p.same_address(*addr) for p in self.own_ports)
+            if not self.fs.listdir(f"{d}/subsystems") and ours:
                 self._drop_port(d)
 
     def _drop_port(self, portdir: str) -> None:

@@ -14,9 +14,8 @@ from storalloc.server.backends.base import (
     export_id_from_nqn,
     is_export_id,
     make_nqn,
-    validate_export_id,
-    validate_hostnqn,
     validate_nqn_prefix,
+    validate_spec,
 )
 from storalloc.server.backends.carving import Carver, LvmCarver, carver_for
 from storalloc.server.backends.configfs import DEFAULT_ROOT, ConfigfsDriver
@@ -24,24 +23,19 @@ from storalloc.server.backends.dhchap import generate_secret
 from storalloc.server.backends.fsops import DryRunFs, RealFs
 from storalloc.server.backends.nvmetcli import NvmetcliDriver
 from storalloc.server.backends.record import ExportBook, ExportRecord
-from storalloc.server.backends.target import Namespace, TargetDriver, TargetPort
+from storalloc.server.backends.target import (
+    Namespace,
+    TargetDriver,
+    TargetPort,
+    port_for_disk,
+    port_from_node,
+)
 from storalloc.server.backends.wipe import WipeJob, Wiper
 from storalloc.server.runner import DryRunRunner, Runner
 
 log = logging.getLogger("storalloc.server.backends")
 
 DRIVERS = ("auto", "nvmetcli", "configfs")
-
-
-def port_from_node(node: Any) -> TargetPort:
-    """The nvmet port of a NodeConfig-like object (ipv4 + transport{trtype,trsvcid,adrfam})."""
-    t = getattr(node, "transport", None)
-    return TargetPort(
-        trtype=str(getattr(t, "trtype", None) or "tcp"),
-        adrfam=str(getattr(t, "adrfam", None) or "ipv4"),
-        traddr=str(getattr(node, "ipv4", None) or "127.0.0.1"),
-        trsvcid=str(getattr(t, "trsvcid", None) or 4420),
-    )
 
 
 def select_driver(
@@ -93,6 +87,7 @@ class NvmeofBackend:
         self.book = book or ExportBook(None)
         self.lvm_devices = lvm_devices
         self.port = port_from_node(node)
+        self.driver_ports()
         # Built up front so a misconfigured disk is reported when the server starts.
         self.carvers = [self._carver(d) for d in node.disks]
 
@@ -139,6 +134,12 @@ class NvmeofBackend:
             lvm_devices=bool(getattr(server_cfg, "lvm_devices", False)),
         )
 
+    def driver_ports(self) -> None:
+        """Tell the driver every address our disks listen on (for removing empty ports)."""
+        ports = [self.port] + [port_for_disk(self.node, d) for d in self.node.disks]
+        if hasattr(self.driver, "own_ports"):
+            self.driver.own_ports = list(dict.fromkeys(ports))
+
     def _carver(self, disk: Any) -> Carver:
         return carver_for(disk, runner=self.runner, fs=self.fs, dev_root=self.dev_root,
                           lvm_devices=self.lvm_devices)  # fmt: skip
@@ -169,27 +170,9 @@ class NvmeofBackend:
         """The NQN this node gives `export_id`."""
         return make_nqn(self.nqn_prefix, self.hostname, export_id)
 
-    def _validate(self, spec: ExportSpec) -> None:
-        try:
-            validate_export_id(spec.export_id)
-            if spec.hostnqn is not None:
-                validate_hostnqn(spec.hostnqn)
-        except ValueError as exc:
-            raise BackendError(str(exc)) from exc
-        if export_id_from_nqn(spec.nqn, self.nqn_prefix, self.hostname) != spec.export_id:
-            raise BackendError(
-                f"NQN {spec.nqn!r} was not made by make_nqn({self.nqn_prefix!r}, "
-                f"{self.hostname!r}, {spec.export_id!r}): list_exports/delete would miss it"
-            )
-        if spec.hostnqn is None and not self.allow_any_host:
-            raise BackendError(
-                f"export {spec.export_id}: the client sent no host NQN and allow_any_host is "
-                "off; pass --hostnqn or create /etc/nvme/hostnqn on the client"
-            )
-
     def create(self, spec: ExportSpec) -> dict[str, object]:
         """Carve `spec.size_gb` on `spec.disk`, export it to `spec.hostnqn` only."""
-        self._validate(spec)
+        validate_spec(spec, self.nqn_prefix, self.hostname, self.allow_any_host)
         self.check()
         carver = self._carver(spec.disk)
         path = self._carve(carver, spec)
@@ -201,12 +184,13 @@ class NvmeofBackend:
             key = self._export(rec, wanted)
         except BackendError as exc:
             self._undo_create(carver, spec, path, exc, exported=False)
+        port = self._port_of(spec.disk_index)
         try:
             self.book.put(replace(rec, dhchap_key=key))
         except BackendError as exc:
             self._undo_create(carver, spec, path, exc, exported=True)
         log.info("exported %s (%s, %g GB) as %s", spec.export_id, path, spec.size_gb, spec.nqn)
-        return self.connection(spec.nqn, key)
+        return self.connection(spec.nqn, key, port)
 
     def _use_dhchap(self) -> bool:
         if self.dhchap == "auto":
@@ -234,9 +218,14 @@ class NvmeofBackend:
 
     def _export(self, rec: ExportRecord, key: str | None) -> str | None:
         ns = Namespace(rec.device_path, buffered_io=rec.buffered_io)
-        return self.driver.export(
-            rec.nqn, ns, rec.hostnqn, allow_any_host=self.allow_any_host, dhchap_key=key
-        )
+        return self.driver.export(rec.nqn, ns, rec.hostnqn, allow_any_host=self.allow_any_host,
+                                  dhchap_key=key, port=self._port_of(rec.disk_index))  # fmt: skip
+
+    def _port_of(self, disk_index: int) -> TargetPort:
+        disks = self.node.disks
+        if 0 <= disk_index < len(disks):
+            return port_for_disk(self.node, disks[disk_index])
+        return self.port
 
     def _undo_create(
         self, carver: Carver, spec: ExportSpec, path: str, exc: Exception, *, exported: bool
@@ -249,9 +238,11 @@ class NvmeofBackend:
             raise BackendError(f"{exc}; freeing {path} failed too: {again}") from exc
         raise exc
 
-    def connection(self, nqn: str, key: str | None) -> dict[str, object]:
+    def connection(
+        self, nqn: str, key: str | None, port: TargetPort | None = None
+    ) -> dict[str, object]:
         """What the client needs to connect (the secret goes to the job's owner only)."""
-        p = self.port
+        p = port or self.port
         conn: dict[str, object] = {"type": "nvme", "nqn": nqn, "trtype": p.trtype,
                                    "traddr": p.traddr, "trsvcid": p.trsvcid}  # fmt: skip
         if key:

@@ -70,6 +70,7 @@ class NvmetcliDriver(ConfigfsDriver):
         *,
         allow_any_host: bool,
         dhchap_key: str | None = None,
+        port: TargetPort | None = None,
     ) -> str | None:
         """As ConfigfsDriver.export, then save."""
         key = super().export(nqn, ns, hostnqn, allow_any_host=allow_any_host, dhchap_key=dhchap_key)
