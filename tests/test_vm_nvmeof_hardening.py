@@ -62,3 +62,12 @@ def test_a_lost_target_is_reexported_and_the_client_reads_its_data(
     assert "read its data" in log
     assert (share / "nvme-list-after-reboot.json").exists()
     assert rc == 0, log
+
+
+def test_the_three_scripts_ride_out_a_storage_node_restart(guest: tuple[int, str, Path]) -> None:
+    _, log, share = guest
+    logs = "".join(f"\n--- {p.name}\n{p.read_text()}" for p in sorted(share.glob("*.log"))
+                   if p.name not in ("guest.log", "console.log", "kernel.log"))  # fmt: skip
+    assert results(log).get("e2e-reboot") == "ok", log + logs
+    assert "INFO e2e target emptied: subsystems=[]" in log
+    assert "read its data back" in log

@@ -10,8 +10,11 @@ truncate -s 512M /tmp/pv.img
 pv=$(losetup -f --show /tmp/pv.img)
 pvcreate -qq "$pv" && vgcreate -qq storalloc-vmtest "$pv" || { echo "RESULT lvm FAIL no VG"; exit 1; }
 
+export PV=$pv OUT=/mnt/share
 cd "$REPO"
 rc=0
-OUT=/mnt/share "$PY" tests/vm/guest_hardening.py || rc=$?
+"$PY" tests/vm/guest_hardening.py || rc=$?
+echo "TIME python-cases-end $(uptime_s)"
+( . "$REPO/tests/vm/guest_hardening_e2e.sh" ) || rc=1
 echo "TIME guest-end $(uptime_s)"
 exit $rc
