@@ -323,3 +323,15 @@ def test_a_disk_can_listen_on_its_own_address_and_port(env: FakeEnv, cfs: FakeCo
     assert attach(env, second) == f"{env.dev}/nvme0n1"
     b.delete(EID2)
     assert len(os.listdir(cfs.root / "ports")) == 1  # its own port went with its last export
+
+
+def test_reset_waits_for_its_wipes(env: FakeEnv, cfs: FakeConfigfs) -> None:
+    from storalloc.server.backends import reset
+
+    b = backend(env, cfs, wiper=Wiper(Runner(timeout=20)))
+    b.create(spec())
+    b.create(spec(EID2))
+    assert sorted(reset(b)) == [EID, EID2]
+    # `server.py --reset` exits right after: every LV must be wiped and gone by then.
+    assert [a[0] for a in env.calls() if a[0] in ("blkdiscard", "lvremove")].count("lvremove") == 2
+    assert b.list_exports() == []
