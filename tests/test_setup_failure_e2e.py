@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from tests.fakes.helpers import FAKES_DIR
 from tests.procs import AULT14, ROOT, SERVER_CFG, run_client, start_orchestrator, start_server
@@ -37,10 +38,9 @@ def test_failing_setup_is_retried_on_other_disks_then_refused(tmp_path, monkeypa
     for group in ("subsystems", "ports", "hosts"):
         (root / group).mkdir(parents=True)
     config = tmp_path / "server.yml"
-    config.write_text(
-        SERVER_CFG.read_text()
-        + f"\nconfigfs_root: {root}\nstate_dir: {tmp_path / 'state'}\nwipe: false\n"
-    )
+    settings = yaml.safe_load(SERVER_CFG.read_text())
+    settings.update(configfs_root=str(root), state_dir=str(tmp_path / "state"), wipe=False)
+    config.write_text(yaml.safe_dump(settings))
     server = start_server(servers, "--driver", "configfs", system=AULT14, simulate=False,
                           config=config)  # fmt: skip
     try:

@@ -142,15 +142,24 @@ def lvs(args: list[str], fail: bool) -> None:
 
 
 def vgs(args: list[str], fail: bool) -> None:
-    """vgs --noheadings --units b --nosuffix -o vg_size VG (the form the server uses)."""
-    names = [a for a in args if not a.startswith("-") and a not in ("b", "vg_size")]
+    """vgs --noheadings --units b --nosuffix -o vg_size|vg_name,vg_size VG... (the server's
+    forms): rows for the VGs found, then LVM's messages for the others and exit 5."""
+    fields = args[args.index("-o") + 1].split(",") if "-o" in args else ["vg_size"]
+    names = [a for a in args if not a.startswith("-") and a not in ("b", ",".join(fields))]
     sizes = _vgs()
     if fail:
         die("  Reading VG failed.", 5)
+    missing = []
     for vg in names:
         if vg not in sizes:
-            _vg_missing(vg)
-        print(f"  {sizes[vg]}")
+            missing.append(vg)
+            continue
+        row = {"vg_name": vg, "vg_size": str(sizes[vg])}
+        print("  " + " ".join(row[f] for f in fields))
+    if missing:
+        sys.stdout.flush()
+        die("\n".join(f'  Volume group "{vg}" not found\n  Cannot process volume group {vg}'
+                      for vg in missing), 5)  # fmt: skip
 
 
 def _devices(args: list[str]) -> list[str]:

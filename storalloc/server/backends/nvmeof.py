@@ -157,14 +157,9 @@ class NvmeofBackend:
 
     def disk_problems(self) -> dict[int, str]:
         """{config index: why} for each disk that cannot be used as configured."""
-        from storalloc.server.backends.disks import disk_problem
+        from storalloc.server.backends.disks import disk_problems
 
-        out = {}
-        for i, (disk, carver) in enumerate(zip(self.node.disks, self.carvers, strict=True)):
-            why = disk_problem(disk, carver, self.runner)
-            if why:
-                out[i] = why
-        return out
+        return disk_problems(self.node.disks, self.carvers, self.runner)
 
     def nqn_for(self, export_id: str) -> str:
         """The NQN this node gives `export_id`."""
