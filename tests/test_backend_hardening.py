@@ -278,8 +278,11 @@ def test_lvm_devices_keeps_every_lvm_command_to_the_disk(
     env: FakeEnv, cfs: FakeConfigfs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("STORALLOC_FAKE_VG_PVS", f"{VG}=/dev/nvme0n1")
-    b = backend(env, cfs, lvm_devices=True, wiper=Wiper(Runner(timeout=20)))
-    assert "less than the configured capacity" in b.disk_problems()[0]  # found through its PV
+    b = NvmeofBackend(Node(disks=(Disk(capacity=0.5),)), lvm_devices=True,
+                      driver=ConfigfsDriver(TargetPort(), root=str(cfs.root), fs=cfs),
+                      runner=Runner(timeout=20), fs=cfs, dev_root=str(env.dev),
+                      wiper=Wiper(Runner(timeout=20)))  # fmt: skip
+    assert b.disk_problems() == {}  # the VG is found through its PV
     b.create(spec())
     b.delete(EID)
     assert b.wiper is not None and b.wiper.wait(timeout=30)
@@ -335,3 +338,17 @@ def test_reset_waits_for_its_wipes(env: FakeEnv, cfs: FakeConfigfs) -> None:
     # `server.py --reset` exits right after: every LV must be wiped and gone by then.
     assert [a[0] for a in env.calls() if a[0] in ("blkdiscard", "lvremove")].count("lvremove") == 2
     assert b.list_exports() == []
+
+
+def test_one_missing_vg_disables_only_its_disk(env: FakeEnv, cfs: FakeConfigfs) -> None:
+    small = Disk(capacity=0.5)
+    node = Node(disks=(small, Disk(path="/dev/nvme7n1", capacity=0.5)))
+    b = NvmeofBackend(node, driver=ConfigfsDriver(TargetPort(), root=str(cfs.root), fs=cfs),
+                      runner=Runner(timeout=20), fs=cfs, dev_root=str(env.dev))  # fmt: skip
+    problems = b.disk_problems()
+    assert list(problems) == [1]
+    assert (
+        'volume group storalloc-nvme7n1 is not usable: Volume group "storalloc-nvme7n1" not found'
+        in problems[1]
+    )
+    assert len(env.calls("vgs")) == 1  # one call for the whole node

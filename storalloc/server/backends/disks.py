@@ -71,5 +71,13 @@ def _vg_sizes(group: list[tuple[int, LvmCarver]], runner: Runner) -> dict[int, f
                 sizes[fields[0]] = float(fields[1])
             except ValueError:
                 continue
-    why = tail(result.stderr) or f"`{' '.join(argv)}` exited with code {result.returncode}"
-    return {i: sizes.get(c.vg, f"volume group {c.vg} is not usable: {why}") for i, c in group}
+    out: dict[int, float | str] = {}
+    for i, c in group:
+        if c.vg in sizes:
+            out[i] = sizes[c.vg]
+            continue
+        # vgs reports every missing VG in one stderr: keep the lines about this one.
+        mine = [ln for ln in result.stderr.splitlines() if f'"{c.vg}"' in ln or ln.endswith(c.vg)]
+        why = tail("\n".join(mine) or result.stderr) or f"exit code {result.returncode}"
+        out[i] = f"volume group {c.vg} is not usable: {why}"
+    return out

@@ -86,6 +86,7 @@ class NvmeofBackend:
         self.wiper = wiper  # None: LVs are removed without zeroing (tests of other parts)
         self.book = book or ExportBook(None)
         self.lvm_devices = lvm_devices
+        self.disabled: set[int] = set()  # indexes of disks that failed disk_problems()
         self.port = port_from_node(node)
         self.driver_ports()
         # Built up front so a misconfigured disk is reported when the server starts.
@@ -159,7 +160,10 @@ class NvmeofBackend:
         """{config index: why} for each disk that cannot be used as configured."""
         from storalloc.server.backends.disks import disk_problems
 
-        return disk_problems(self.node.disks, self.carvers, self.runner)
+        problems = disk_problems(self.node.disks, self.carvers, self.runner)
+        # Disabled disks are left alone from now on (listing, teardown of unknown exports).
+        self.disabled = set(problems)
+        return problems
 
     def nqn_for(self, export_id: str) -> str:
         """The NQN this node gives `export_id`."""
@@ -275,7 +279,9 @@ class NvmeofBackend:
 
     def _unique_carvers(self) -> list[Carver]:
         seen, out = set(), []
-        for c in self.carvers:
+        for i, c in enumerate(self.carvers):
+            if i in self.disabled:
+                continue
             key = (c.kind, c.path_for("x"))
             if key not in seen:
                 seen.add(key)
