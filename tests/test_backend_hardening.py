@@ -352,3 +352,15 @@ def test_one_missing_vg_disables_only_its_disk(env: FakeEnv, cfs: FakeConfigfs) 
         in problems[1]
     )
     assert len(env.calls("vgs")) == 1  # one call for the whole node
+
+
+def test_records_of_exports_gone_everywhere_are_dropped(
+    env: FakeEnv, cfs: FakeConfigfs, tmp_path: Path
+) -> None:
+    b = backend(env, cfs)
+    b.create(spec())
+    cfs = reboot(cfs, tmp_path)
+    Runner().run(["lvremove", "-y", f"{VG}/{EID}"])  # its LV went too (disk replaced)
+    restarted = backend(env, cfs)
+    assert restarted.restore(set()) == []
+    assert ExportBook(str(env.state / "server-state")).ids() == []

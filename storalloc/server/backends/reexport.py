@@ -24,6 +24,10 @@ def restore(backend: NvmeofBackend, hold: set[str]) -> list[str]:
     job's owner sees the failure when connecting rather than the whole server stopping.
     """
     live = set(backend.driver.list_nqns())
+    present = set(backend.list_exports())
+    for export_id in backend.book.ids():
+        if export_id not in hold and export_id not in present:
+            backend.book.drop(export_id)  # gone everywhere: nothing left to re-create
     done = []
     for export_id in sorted(hold):
         rec = backend.book.get(export_id)

@@ -10,6 +10,7 @@ LV again on start (an orphan) and wipes it again.
 
 from __future__ import annotations
 
+import collections
 import logging
 import queue
 import threading
@@ -41,7 +42,8 @@ class Wiper:
         self._pending: dict[str, int] = {}
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
-        self.done: list[tuple[str, float]] = []  # (device, seconds), for logs and tests
+        # (device, seconds) of the latest wipes, for logs and tests; bounded for long runs.
+        self.done: collections.deque[tuple[str, float]] = collections.deque(maxlen=100)
 
     def submit(self, job: WipeJob) -> None:
         """Queue `job`; returns at once (dry runs print the commands right away)."""
