@@ -1,8 +1,9 @@
 """The storage server process: register a node, then carve, export and tear down on request.
 
-It keeps no state of its own beyond what its backend can rediscover (export ids are
-derived from job and part numbers), so a restarted server registers with the exports it
-still has, and the orchestrator tells it which to keep.
+What it exports is rediscovered from the backend (subsystems, LVs, files named by export id)
+plus the backend's own record of how each export was made, so a restarted server registers
+with the exports it still has, the orchestrator tells it which to keep, and it re-creates
+those the kernel lost in a reboot. Disks that fail the backend's checks are not registered.
 """
 
 from __future__ import annotations
