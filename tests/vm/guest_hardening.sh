@@ -2,7 +2,8 @@
 # wipe / DH-HMAC-CHAP / re-export cases, with native NVMe multipath off (the RHEL 8 default),
 # so every attach finds its namespace under the controller, not the subsystem.
 # nvme_core must get the parameter before anything loads it.
-modprobe nvme_core multipath=N
+# admin_timeout: a refused wrong secret sometimes ends only at this timeout (6.12, default 60 s).
+modprobe nvme_core multipath=N admin_timeout=15
 . "$REPO/tests/vm/guest_setup.sh"
 echo "INFO nvme_core.multipath=$(cat /sys/module/nvme_core/parameters/multipath)"
 
