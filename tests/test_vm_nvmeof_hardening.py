@@ -3,8 +3,9 @@ DH-HMAC-CHAP, re-export after the kernel lost its target, attach with multipath 
 
 One guest boot runs all cases (tests/vm/guest_hardening.sh). Debian 12's own 6.1 kernel has
 no NVMe in-band authentication (CONFIG_NVME_TARGET_AUTH unset), so this module boots the
-bookworm backport kernel, which has it (and NVMe/TCP TLS); override with
-STORALLOC_VM_HARDENING_KERNEL. Skips, loudly, only when QEMU is missing or cannot start.
+bookworm 6.12 kernel (metapackage linux-image-6.12-amd64), which has it (and NVMe/TCP TLS);
+override with STORALLOC_VM_HARDENING_KERNEL. Skips, loudly, only when QEMU is missing or
+cannot start.
 """
 
 from __future__ import annotations
@@ -19,9 +20,7 @@ from tests.vmrun import print_kernel_proof, results, run_guest
 
 pytestmark = pytest.mark.vm
 
-KERNEL = os.environ.get(
-    "STORALLOC_VM_HARDENING_KERNEL", "linux-image-6.12.107+deb12-amd64-unsigned"
-)
+KERNEL = os.environ.get("STORALLOC_VM_HARDENING_KERNEL", "linux-image-6.12-amd64")
 
 
 @pytest.fixture(scope="module")

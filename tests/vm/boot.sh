@@ -63,9 +63,11 @@ flock 9 2>/dev/null || true
 
 # 1) The kernel: the version linux-image-amd64 points at, extracted once into the cache.
 if [ ! -f "$CACHE/vmlinuz" ]; then
-  pkg=$KPKG
-  [ -n "$pkg" ] || pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-  [ -n "$pkg" ] || { echo "$0: cannot resolve linux-image-amd64 (apt-get update?)" >&2; exit 127; }
+  # A metapackage (linux-image-amd64, linux-image-6.12-amd64) names the current image.
+  meta=${KPKG:-linux-image-amd64}
+  pkg=$(apt-cache depends "$meta" 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+  [ -n "$pkg" ] || pkg=$KPKG
+  [ -n "$pkg" ] || { echo "$0: cannot resolve $meta (apt-get update?)" >&2; exit 127; }
   tmp=$(mktemp -d "$CACHE/kernel.XXXXXX")
   (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "$pkg" && dpkg-deb -x ./*.deb root && rm -f ./*.deb)
   kver=$(ls "$tmp/root/lib/modules")
