@@ -136,3 +136,25 @@ def test_a_failed_attach_disconnects_and_releases(
     finally:
         server.stop()
         orch.stop()
+
+
+def test_without_root_client_py_goes_through_the_helper(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storalloc.client import local
+    from storalloc.client.attach import AttachError
+
+    script = tmp_path / "helper"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" >> {tmp_path}/argv\n'
+        '[ "$2" = 7 ] || { echo "helper: error: job $2 is not yours" >&2; exit 1; }\n'
+        'echo "storalloc: job 7 attached as /dev/nvme3n1"\n'
+    )
+    script.chmod(0o755)
+    monkeypatch.setenv("STORALLOC_NVME_HELPER", str(script))
+    monkeypatch.setattr(local.os, "geteuid", lambda: 1000)
+    assert local.attach_job(7, [CONN], HOSTNQN) == ["/dev/nvme3n1"]
+    with pytest.raises(AttachError, match=r"job 8 is not yours.*Clients without root"):
+        local.attach_job(8, [CONN], HOSTNQN)
+    assert (tmp_path / "argv").read_text().splitlines() == ["connect 7", "connect 8"]
