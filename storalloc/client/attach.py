@@ -121,7 +121,21 @@ def connect(
     if existing:
         log.info("%s is already connected as %s", nqn, existing)
         return existing
-    argv = connect_argv(conn, hostnqn)
+    dev = _run_connect(conn, connect_argv(conn, hostnqn), runner, roots)
+    if dev:
+        return dev
+    try:
+        return _wait_for_device(nqn, roots, timeout, sleep)
+    except AttachError:
+        _disconnect_quietly(nqn, runner)
+        raise
+
+
+def _run_connect(
+    conn: Mapping[str, object], argv: list[str], runner: Runner, roots: tuple[str, str, str]
+) -> str | None:
+    """Run `nvme connect`; None if it succeeded, the device if it failed but one appeared."""
+    nqn = _require(conn, "nqn")
     try:
         result = runner.run(argv, check=False)  # bounded by the runner's own timeout
     except CommandError as exc:
@@ -129,20 +143,16 @@ def connect(
         secret = str(conn.get("dhchap_secret") or "") or None
         text = str(exc).replace(secret, "<secret>") if secret else str(exc)
         raise AttachError(f"cannot connect to {nqn}: {text}") from exc
-    if result.returncode != 0:
-        # nvme-cli's exit status is not always right; trust the device if it is there.
-        dev = find_device(nqn, *roots)
-        if dev:
-            log.warning("nvme connect exited %d but %s appeared", result.returncode, dev)
-            return dev
-        _disconnect_quietly(nqn, runner)
-        failure = CommandError(_redact(argv), result.returncode, result.stderr)
-        raise AttachError(f"cannot connect to {nqn}: {failure}")
-    try:
-        return _wait_for_device(nqn, roots, timeout, sleep)
-    except AttachError:
-        _disconnect_quietly(nqn, runner)
-        raise
+    if result.returncode == 0:
+        return None
+    # nvme-cli's exit status is not always right; trust the device if it is there.
+    dev = find_device(nqn, *roots)
+    if dev:
+        log.warning("nvme connect exited %d but %s appeared", result.returncode, dev)
+        return dev
+    _disconnect_quietly(nqn, runner)
+    failure = CommandError(_redact(argv), result.returncode, result.stderr)
+    raise AttachError(f"cannot connect to {nqn}: {failure}")
 
 
 def _redact(argv: Sequence[str]) -> list[str]:
