@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from storalloc.client.attach import AttachError, connect, disconnect, find_device, read_hostnqn
+from storalloc.client.attach import (
+    AttachError,
+    attach_all,
+    connect,
+    disconnect,
+    find_device,
+    read_hostnqn,
+)
 from storalloc.server.runner import Runner
 from tests.fakes.helpers import HOSTNQN, FakeEnv, install_fakes
 
@@ -19,15 +26,15 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeEnv:
     return install_fakes(monkeypatch, tmp_path)
 
 
-def attach(env: FakeEnv, hostnqn: str | None = HOSTNQN, timeout: float = 10.0) -> str:
-    return connect(
-        CONN,
-        hostnqn,
-        runner=Runner(timeout=20),
-        sysfs_root=str(env.sysfs),
-        dev_root=str(env.dev),
-        timeout=timeout,
-    )
+def where(env: FakeEnv) -> dict[str, str]:
+    return {"sysfs_root": str(env.sysfs), "dev_root": str(env.dev),
+            "ctrl_root": str(env.sysfs.parent / "ctrl-sysfs")}  # fmt: skip
+
+
+def attach(
+    env: FakeEnv, hostnqn: str | None = HOSTNQN, timeout: float = 10.0, conn: dict | None = None
+) -> str:
+    return connect(conn or CONN, hostnqn, runner=Runner(timeout=20), timeout=timeout, **where(env))
 
 
 def test_read_hostnqn(tmp_path: Path) -> None:
@@ -65,6 +72,9 @@ def test_connect_fails_clearly_when_no_device_appears(
         AttachError, match=rf"connect to {NQN} succeeded but no block device .*0\.3s"
     ):
         attach(env, timeout=0.3)
+    # ... and does not leave the controller connected behind it.
+    assert [a[:2] for a in env.calls("nvme")] == [["nvme", "connect"], ["nvme", "disconnect"]]
+    assert list(env.sysfs.iterdir()) == []
 
 
 def test_connect_failure_carries_nvme_cli_message(
@@ -132,3 +142,48 @@ def test_disconnect_failure_is_an_attach_error(
     monkeypatch.setenv("STORALLOC_FAKE_FAIL", "nvme:disconnect")
     with pytest.raises(AttachError, match=rf"cannot disconnect {NQN}: .*Device or resource busy"):
         disconnect(NQN, runner=Runner(timeout=20))
+
+
+def test_multipath_off_finds_the_namespace_under_its_controller(
+    env: FakeEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STORALLOC_FAKE_MULTIPATH", "N")
+    assert attach(env) == f"{env.dev}/nvme0n1"
+    assert not list((env.sysfs / "nvme-subsys0").glob("nvme0n*"))  # not listed there
+    assert find_device(NQN, **where(env)) == f"{env.dev}/nvme0n1"
+    assert disconnect(NQN, runner=Runner(timeout=20)) == 1
+    assert find_device(NQN, **where(env)) is None
+
+
+def test_secret_and_ctrl_loss_tmo_reach_nvme_connect(env: FakeEnv) -> None:
+    conn = {**CONN, "dhchap_secret": "DHHC-1:00:c2VjcmV0:", "ctrl_loss_tmo": 30}
+    attach(env, conn=conn)
+    argv = env.calls("nvme")[0]
+    assert argv[argv.index("--dhchap-secret") + 1] == "DHHC-1:00:c2VjcmV0:"
+    assert argv[argv.index("--ctrl-loss-tmo") + 1] == "30"
+
+
+def test_a_refused_connect_hides_the_secret(env: FakeEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STORALLOC_FAKE_FAIL", "nvme:connect")
+    conn = {**CONN, "dhchap_secret": "DHHC-1:00:c2VjcmV0:"}
+    with pytest.raises(AttachError) as info:
+        attach(env, conn=conn)
+    assert "<secret>" in str(info.value) and "c2VjcmV0" not in str(info.value)
+
+
+@pytest.mark.parametrize("tmo", ["30", -2, True])
+def test_bad_ctrl_loss_tmo_is_refused(env: FakeEnv, tmo: object) -> None:
+    with pytest.raises(AttachError, match="ctrl_loss_tmo must be an integer"):
+        attach(env, conn={**CONN, "ctrl_loss_tmo": tmo})
+    assert env.calls("nvme") == []
+
+
+def test_attach_all_undoes_earlier_parts_when_one_fails(
+    env: FakeEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STORALLOC_FAKE_FAIL", "nvme:connect@2")
+    second = {**CONN, "nqn": NQN.replace("j1-p0", "j1-p1")}
+    with pytest.raises(AttachError, match="part 1: cannot connect"):
+        attach_all([CONN, second], HOSTNQN, runner=Runner(timeout=20), **where(env))
+    assert find_device(NQN, **where(env)) is None
+    assert [a[1] for a in env.calls("nvme")].count("disconnect") == 2

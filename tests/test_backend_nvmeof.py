@@ -11,6 +11,7 @@ from storalloc.client.attach import AttachError, connect
 from storalloc.server.backends.base import BackendError, ExportSpec, make_nqn
 from storalloc.server.backends.configfs import ConfigfsDriver
 from storalloc.server.backends.nvmeof import NvmeofBackend, select_driver
+from storalloc.server.backends.nvmetcli import NvmetcliDriver
 from storalloc.server.backends.target import TargetPort
 from storalloc.server.runner import Runner, RunResult
 from tests.fakes.configfs import FakeConfigfs
@@ -210,32 +211,32 @@ def test_foreign_nqn_is_refused(env: FakeEnv, cfs: FakeConfigfs) -> None:
         backend(env, cfs).create(bad)
 
 
-def test_nvmetcli_driver_end_to_end(env: FakeEnv, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("STORALLOC_FAKE_CONFIGFS")  # fake nvme then checks the nvmetcli state
-    b = NvmeofBackend.from_config(Server(driver="nvmetcli"), Node(), dev_root=str(env.dev))
+def test_nvmetcli_driver_end_to_end(env: FakeEnv, tmp_path: Path) -> None:
+    FakeConfigfs(tmp_path / "nvmet")
+    b = NvmeofBackend(
+        Node(),
+        driver=NvmetcliDriver(TargetPort(), runner=Runner(timeout=20), root=str(tmp_path / "nvmet"),
+                              fs=FakeConfigfs(tmp_path / "nvmet"),
+                              save_file=str(tmp_path / "saved.json")),
+        runner=Runner(timeout=20), fs=FakeConfigfs(tmp_path / "nvmet"), dev_root=str(env.dev),
+    )  # fmt: skip
     info = b.create(spec())
     with pytest.raises(AttachError):
         attach(env, info, hostnqn="nqn.2014-08.org.nvmexpress:uuid:intruder")
     assert attach(env, info).endswith("nvme0n1")
-    assert NvmeofBackend.from_config(Server(driver="auto"), Node()).list_exports() == [EID]
+    assert b.list_exports() == [EID]
     b.delete(EID)
-    assert env.nvmetcli_state() == {"hosts": [], "ports": [], "subsystems": []}
+    assert [a[1] for a in env.calls("nvmetcli")] == ["save", "save"]
+    saved = (tmp_path / "saved.json").read_text()
+    assert EID not in saved and '"subsystems": []' in saved
     assert env.calls("lvremove")
 
 
-def test_auto_prefers_nvmetcli_when_installed(
-    env: FakeEnv, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_auto_is_configfs_even_with_nvmetcli_installed(env: FakeEnv, tmp_path: Path) -> None:
     port = TargetPort()
-    assert (
-        select_driver("auto", port, runner=Runner(), fs=FakeConfigfs(tmp_path / "c")).name
-        == "nvmetcli"
-    )
-    monkeypatch.setenv("PATH", str(tmp_path))
-    assert (
-        select_driver("auto", port, runner=Runner(), fs=FakeConfigfs(tmp_path / "c")).name
-        == "configfs"
-    )
+    assert Runner().which("nvmetcli")  # the fake is on PATH
+    chosen = select_driver("auto", port, runner=Runner(), fs=FakeConfigfs(tmp_path / "c"))
+    assert chosen.name == "configfs"
 
 
 def test_dry_run_prints_every_step_and_executes_nothing(env: FakeEnv, tmp_path: Path) -> None:

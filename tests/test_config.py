@@ -260,7 +260,8 @@ def test_unknown_nested_key_has_full_path(tmp_path: Path) -> None:
     message = error_of(load_system, write(tmp_path, text))
     assert "nodes[0].disks[1].capcity: unknown key (did you mean 'capacity'?)" in message
     assert (
-        "valid keys: capacity, carving, model, mountpoint, path, read_bw, vg, write_bw" in message
+        "valid keys: capacity, carving, model, mountpoint, path, read_bw, traddr, trsvcid, vg, "
+        "write_bw" in message
     )
 
 

@@ -1,4 +1,4 @@
-"""A real server whose storage commands fail (faithful fakes of lvcreate, nvmetcli...):
+"""A real server whose storage commands fail (faithful fakes of lvcreate, lvremove...):
 the orchestrator tries other disks, then refuses with the server's reason; nothing is left."""
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from tests.fakes.helpers import FAKES_DIR
-from tests.procs import AULT14, ROOT, run_client, start_orchestrator, start_server
+from tests.procs import AULT14, ROOT, SERVER_CFG, run_client, start_orchestrator, start_server
 
 pytestmark = [
     pytest.mark.e2e,
@@ -20,7 +21,7 @@ pytestmark = [
 ]
 
 HOSTNQN = "nqn.2014-08.org.nvmexpress:uuid:0e3c1f9a-5b7d-4a7e-9b1d-2f4c6a8e0b13"
-VGS = ",".join(f"storalloc-nvme{i}n1" for i in (0, 1, 2, 3, 6, 7, 8, 9))
+VGS = ",".join(f"storalloc-nvme{i}n1=8000" for i in (0, 1, 2, 3, 6, 7, 8, 9))  # GiB
 
 
 def test_failing_setup_is_retried_on_other_disks_then_refused(tmp_path, monkeypatch):
@@ -31,15 +32,23 @@ def test_failing_setup_is_retried_on_other_disks_then_refused(tmp_path, monkeypa
     monkeypatch.setenv("STORALLOC_FAKE_VGS", VGS)
     monkeypatch.setenv("STORALLOC_FAKE_FAIL", "lvcreate@1")  # the first carve fails
     orch, clients, servers = start_orchestrator()
-    # Real mode, nvmetcli driver: the fake nvmetcli then refuses to enable a namespace whose
-    # device does not exist, as the real one does (there is no /dev/<vg>/<lv> here).
-    server = start_server(servers, "--driver", "nvmetcli", system=AULT14, simulate=False)
+    # Real mode, configfs driver on a plain directory standing in for configfs: it lacks the
+    # attribute files the kernel would create, so every export fails after its carve.
+    root = tmp_path / "nvmet"
+    for group in ("subsystems", "ports", "hosts"):
+        (root / group).mkdir(parents=True)
+    config = tmp_path / "server.yml"
+    settings = yaml.safe_load(SERVER_CFG.read_text())
+    settings.update(configfs_root=str(root), state_dir=str(tmp_path / "state"), wipe=False)
+    config.write_text(yaml.safe_dump(settings))
+    server = start_server(servers, "--driver", "configfs", system=AULT14, simulate=False,
+                          config=config)  # fmt: skip
     try:
         orch.wait_for("Server registered")
         result = run_client(clients, "-s", "200", "-t", "60", "--hostnqn", HOSTNQN)
         assert result.returncode == 1
         assert "Unable to allocate resources: setting up the export failed:" in result.stderr
-        assert "Cannot enable" in result.stderr  # the server's own reason reaches the user
+        assert "cannot set allow_any_host" in result.stderr  # the server's reason reaches the user
         orch.wait_for("node 0 disk 2 failed")
         failures = [line for line in orch.lines if "failed:" in line]
         disks = [re.search(r"node 0 disk (\d+) failed", line).group(1) for line in failures]
@@ -52,6 +61,7 @@ def test_failing_setup_is_retried_on_other_disks_then_refused(tmp_path, monkeypa
         removed = [a[-1].split("/")[-1] for a in calls if a[0] == "lvremove"]
         assert len(created) == 3 and sorted(removed) == sorted(created[1:])
         assert json.loads(run_client(clients, "--list", "--json").stdout) == []
+        assert [p.name for p in (root / "subsystems").iterdir()] == []
     finally:
         server.stop()
         orch.stop()

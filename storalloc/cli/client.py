@@ -290,19 +290,16 @@ def _show(link: Link, user: str, job_id: int, as_json: bool) -> int:
 
 def _release(link: Link, user: str, job_id: int) -> int:
     """scancel: detach locally first if this host is attached, then end the job."""
-    from storalloc.client.attach import AttachError, disconnect, find_device
-    from storalloc.server.runner import Runner
+    from storalloc.client.attach import AttachError
+    from storalloc.client.local import detach_job
 
     job, _ = fetch_job(link, user, job_id)
-    for conn in job.get("connections", []):
-        nqn = conn.get("nqn")
-        if nqn and find_device(nqn, "/sys/class/nvme-subsystem", "/dev"):
-            try:
-                disconnect(nqn, runner=Runner(timeout=30.0))
-            except AttachError as exc:
-                say_error(str(exc))
-                return EXIT_FAILED
+    try:
+        for nqn in detach_job(job_id, job.get("connections", [])):
             emit("detached", f"disconnected {nqn}", job_id=job_id, nqn=nqn)
+    except AttachError as exc:
+        say_error(str(exc))
+        return EXIT_FAILED
     text = release(link, user, job_id)
     emit("released", text, job_id=job_id, text=text)
     return EXIT_OK

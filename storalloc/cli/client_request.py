@@ -50,7 +50,7 @@ def _hold(link: Link, user: str, granted: p.Granted, args: argparse.Namespace,
         except Unreachable as exc:
             say_error(f"releasing job {job_id}: {exc}")
 
-    attach = (lambda g: salloc.attach_all(g, hostnqn, runner)) if args.attach else None
+    attach = (lambda g: salloc.attach_all(g, hostnqn)) if args.attach else None
     return salloc.hold(granted, args.command, attach, give_back, runner)
 
 

@@ -15,7 +15,8 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 
-from storalloc.client.attach import AttachError, connect, disconnect
+from storalloc.client.attach import AttachError, disconnect
+from storalloc.client.local import attach_job, detach_job
 from storalloc.client.session import emit, say, say_error
 from storalloc.server.runner import Runner
 from storalloc.wire import protocol as p
@@ -42,21 +43,23 @@ def raise_on_signals() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def attach_all(granted: p.Granted, hostnqn: str | None, runner: Runner) -> list[str]:
-    """Connect every part; on a failure, disconnect the parts already connected."""
-    devices: list[str] = []
-    try:
-        for conn in granted.connections:
-            devices.append(connect(conn, hostnqn, runner=runner))
-            emit("attached", f"job {granted.job_id} attached as {devices[-1]}",
-                 job_id=granted.job_id, device=devices[-1], nqn=conn.get("nqn"))  # fmt: skip
-    except BaseException:
-        detach_all(granted.connections[: len(devices)], runner)
-        raise
+def attach_all(granted: p.Granted, hostnqn: str | None) -> list[str]:
+    """Connect every part (as root, or through storalloc-nvme-helper); nothing stays
+    connected on a failure."""
+    devices = attach_job(granted.job_id, granted.connections, hostnqn)
+    for conn, device in zip(granted.connections, devices, strict=False):
+        emit("attached", f"job {granted.job_id} attached as {device}",
+             job_id=granted.job_id, device=device, nqn=conn.get("nqn"))  # fmt: skip
     return devices
 
 
-def detach_all(connections: Sequence[dict], runner: Runner) -> None:
+def detach_all(connections: Sequence[dict], runner: Runner, job_id: int | None = None) -> None:
+    if os.geteuid() != 0 and job_id is not None:  # only the helper may disconnect
+        try:
+            detach_job(job_id, connections)
+        except AttachError as exc:
+            say_error(str(exc))
+        return
     for conn in connections:
         nqn = conn.get("nqn")
         if not nqn:
@@ -137,7 +140,7 @@ def hold(
 
 def _give_back(granted: p.Granted, release: Callable[[int], None], attached: Sequence[dict],
                runner: Runner) -> None:  # fmt: skip
-    detach_all(attached, runner)
+    detach_all(attached, runner, granted.job_id)
     say(f"Relinquishing job allocation {granted.job_id}")
     release(granted.job_id)
     emit("released", None, job_id=granted.job_id)

@@ -112,6 +112,14 @@ class ServerConfig:
     command_timeout: float = 30.0
     keys: str | None = None  # directory of this server's CURVE key pair (created)
     orchestrator_key: str | None = None  # null: the local orchestrator's default key
+    # NVMe-oF hardening (doc/nvmeof.md): record of exports, per-lease secrets, wipe, timeouts.
+    state_dir: str | None = None  # null: <the host's state directory>/server
+    dhchap: bool | str = "auto"
+    ctrl_loss_tmo: int | None = 60
+    wipe: bool = True
+    wipe_timeout: float = 3600.0
+    configfs_root: str = "/sys/kernel/config/nvmet"
+    lvm_devices: bool = False
     source: str | None = field(default=None, compare=False)
 
 
@@ -157,6 +165,9 @@ class DiskConfig:
     carving: str = "lvm"
     vg: str = ""  # "" (or None) = default_vg(path), filled in at construction
     mountpoint: str | None = None
+    # Where this disk's exports listen, when not the node's ipv4 / transport.trsvcid.
+    traddr: str | None = None
+    trsvcid: int | None = None
 
     def __post_init__(self) -> None:
         if not self.vg:
@@ -278,6 +289,13 @@ _SERVER = Record(
         "command_timeout": _SECONDS,
         "keys": Nullable(USER_PATH),
         "orchestrator_key": Nullable(USER_PATH),
+        "state_dir": Nullable(ABSOLUTE_PATH),
+        "dhchap": Leaf("true, false or auto", lambda v: isinstance(v, bool) or v == "auto"),
+        "ctrl_loss_tmo": Nullable(integer(low=-1, what="seconds (an integer, -1 = never)")),
+        "wipe": BOOLEAN,
+        "wipe_timeout": _SECONDS,
+        "configfs_root": ABSOLUTE_PATH,
+        "lvm_devices": BOOLEAN,
     },
 )
 
@@ -317,6 +335,8 @@ _DISK = Record(
         "carving": one_of("lvm", "file"),
         "vg": Nullable(VG_NAME),  # null or absent: default_vg(path)
         "mountpoint": Nullable(ABSOLUTE_PATH),
+        "traddr": Nullable(IPV4),
+        "trsvcid": Nullable(integer(low=1, high=65535, what="a port number (1-65535)")),
     },
     defaults={"model": ""},
     finish=_check_disk,

@@ -1,8 +1,9 @@
 """The storage server process: register a node, then carve, export and tear down on request.
 
-It keeps no state of its own beyond what its backend can rediscover (export ids are
-derived from job and part numbers), so a restarted server registers with the exports it
-still has, and the orchestrator tells it which to keep.
+What it exports is rediscovered from the backend (subsystems, LVs, files named by export id)
+plus the backend's own record of how each export was made, so a restarted server registers
+with the exports it still has, the orchestrator tells it which to keep, and it re-creates
+those the kernel lost in a reboot. Disks that fail the backend's checks are not registered.
 """
 
 from __future__ import annotations
@@ -61,11 +62,32 @@ class StorageServer:
         self.emit = emit
         self.index: int | None = None  # global node number, once registered
         self.exports: dict[tuple[int, int], str] = {}
+        self.usable = self._usable_disks()  # config indexes of the disks registered
+        clean = getattr(backend, "clean_stale_hosts", None)
+        for hostnqn in clean() if clean is not None else ():
+            log.info("removed stale nvmet host entry %s", hostnqn)
         for export_id in backend.list_exports():
             self.exports[parse_export_id(export_id)] = export_id
         self.dealer: Dealer | None = None
         self._stop = False
         self._registered_at = -float("inf")  # monotonic time of the last `register` sent
+
+    def _usable_disks(self) -> list[int]:
+        """Indexes of the disks that passed the backend's checks; the others are disabled.
+
+        Only usable disks are registered, so the orchestrator numbers them 0..n-1 and
+        never places anything on a disabled one; `usable` maps its numbers back.
+        """
+        check = getattr(self.backend, "check", None)
+        if check is not None:
+            check()
+        problems = getattr(self.backend, "disk_problems", lambda: {})()
+        for index, why in sorted(problems.items()):
+            log.error("disk %d (%s) disabled: %s", index, self.node.disks[index].path, why)
+        usable = [i for i in range(len(self.node.disks)) if i not in problems]
+        if not usable:
+            raise BackendError("no usable disk on this node (see the messages above)")
+        return usable
 
     def stop(self) -> None:
         self._stop = True
@@ -118,7 +140,7 @@ class StorageServer:
 
     def _register(self) -> None:
         self._registered_at = time.monotonic()
-        disks = describe_disks(self.node.disks)
+        disks = describe_disks([self.node.disks[i] for i in self.usable])
         assert self.dealer is not None
         self.dealer.send(
             p.Register(
@@ -165,7 +187,11 @@ class StorageServer:
                 log.warning("unexpected %s from the orchestrator", msg.kind if msg else None)
 
     def _reconcile(self, hold: set[str]) -> None:
-        """Tear down every export the orchestrator no longer knows."""
+        """Re-create held exports the kernel lost (reboot); tear down the ones not held."""
+        restore = getattr(self.backend, "restore", None)
+        if restore is not None:
+            for export_id in restore(hold & set(self.exports.values())):
+                log.info("re-exported %s, lost by the kernel (node rebooted?)", export_id)
         for key, export_id in list(self.exports.items()):
             if export_id not in hold:
                 self._delete(key, export_id, why="unknown to the orchestrator")
@@ -177,9 +203,10 @@ class StorageServer:
             shown["part"] = msg.part
         self.emit(f"storalloc: {shown}")
         key = (msg.job_id, msg.part)
-        if not 0 <= msg.disk < len(self.node.disks):
+        if not 0 <= msg.disk < len(self.usable):
             return p.AllocFailed(job_id=msg.job_id, part=msg.part, attempt=msg.attempt,
                                  reason=f"no disk {msg.disk}")
+        disk = self.usable[msg.disk]
         if key in self.exports:  # a resent request: the export already exists
             self._delete(key, self.exports[key], why="set up again")
         export_id = export_id_for(msg.job_id, msg.part)
@@ -187,7 +214,7 @@ class StorageServer:
             spec = ExportSpec(
                 export_id=export_id,
                 nqn=make_nqn(self.nqn_prefix, self.node.hostname, export_id),
-                disk=self.node.disks[msg.disk], disk_index=msg.disk,
+                disk=self.node.disks[disk], disk_index=disk,
                 size_gb=msg.capacity, hostnqn=msg.hostnqn,
             )  # fmt: skip
             connection = self.backend.create(spec)

@@ -53,8 +53,11 @@ def _err(code: int, path: Path | str) -> OSError:
 class FakeConfigfs(RealFs):
     """RealFs whose changes under `root` follow nvmet's configfs rules."""
 
-    def __init__(self, root: Path, fail_at: int | None = None) -> None:
+    def __init__(self, root: Path, fail_at: int | None = None, *, auth: bool = True) -> None:
         self.root = Path(root)
+        # auth=False: a kernel without CONFIG_NVME_TARGET_AUTH (Debian 12's 6.1), whose host
+        # entries have no dhchap_* attributes.
+        self.host_attrs = HOST_ATTRS if auth else {}
         for group in ("subsystems", "ports", "hosts"):
             (self.root / group).mkdir(parents=True, exist_ok=True)
         self.fail_at = fail_at
@@ -133,7 +136,7 @@ class FakeConfigfs(RealFs):
         elif kind == "ports":
             self._populate(d, PORT_ATTRS, ("subsystems", "referrals", "ana_groups"))
         else:
-            self._populate(d, HOST_ATTRS, ())
+            self._populate(d, self.host_attrs, ())
 
     def rmdir(self, path: str) -> None:
         """Remove an object with its attributes, if nothing user-made is inside or links it."""
@@ -174,6 +177,8 @@ class FakeConfigfs(RealFs):
             dev = self.read(str(d / "device_path"))
             if not dev or not os.path.exists(dev):
                 raise _err(errno.ENOENT, p)
+        if p.name == "dhchap_key" and value and not value.startswith("DHHC-1:"):
+            raise _err(errno.EINVAL, p)  # nvmet_auth_set_key's check
         if p.name.startswith("addr_") and self.listdir(str(d / "subsystems")):
             raise _err(errno.EACCES, p)
         if (

@@ -84,7 +84,8 @@ class FakeEnv:
 
 def install_fakes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, vgs: str = "") -> FakeEnv:
     """Put tests/fakes first on PATH and point their state at `tmp_path`."""
-    for tool in ("nvme", "nvmetcli", "lvcreate", "lvremove", "lvs"):
+    tools = ("nvme", "nvmetcli", "lvcreate", "lvremove", "lvs", "lvchange", "vgs", "blkdiscard")
+    for tool in tools:
         if not os.access(FAKES_DIR / tool, os.X_OK):
             raise RuntimeError(f"{FAKES_DIR / tool} is not executable: chmod +x it (git mode 755)")
     env = FakeEnv(tmp_path / "fakestate", tmp_path / "sysfs", tmp_path / "dev")
@@ -95,6 +96,8 @@ def install_fakes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, vgs: str = ""
     monkeypatch.setenv("STORALLOC_FAKE_SYSFS", str(env.sysfs))
     monkeypatch.setenv("STORALLOC_FAKE_DEV", str(env.dev))
     monkeypatch.setenv("STORALLOC_FAKE_VGS", vgs)
-    for var in ("FAIL", "HANG", "CONFIGFS", "DEVICE_DELAY", "NO_DEVICE", "NVMETCLI_SKIP"):
+    monkeypatch.setenv("STORALLOC_FAKE_CTRL_SYSFS", str(tmp_path / "ctrl-sysfs"))
+    for var in ("FAIL", "HANG", "CONFIGFS", "DEVICE_DELAY", "NO_DEVICE", "NVMETCLI_SKIP",
+                "MULTIPATH", "GATE"):  # fmt: skip
         monkeypatch.delenv(f"STORALLOC_FAKE_{var}", raising=False)
     return env

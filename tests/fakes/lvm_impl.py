@@ -1,4 +1,4 @@
-"""Fake lvcreate / lvremove / lvs with LVM's argv, messages and exit codes (5 on failure).
+"""Fake lvcreate, lvremove, lvs, lvchange, vgs: LVM's argv, messages and exit codes (5 on failure).
 
 Extra environment (see fakelib for the common one):
   STORALLOC_FAKE_VGS  comma list of existing volume groups, `name[=size in GiB]` (default 1024)
@@ -115,6 +115,19 @@ def lvremove(args: list[str], fail: bool) -> None:
     print(f'  Logical volume "{name}" successfully removed.')
 
 
+def lvchange(args: list[str], fail: bool) -> None:
+    """lvchange -ay VG/NAME (activation: the /dev node is already there in the fake)."""
+    targets = [a for a in args if not a.startswith("-")]
+    if "-ay" not in args or len(targets) != 1 or "/" not in targets[0]:
+        die("  Please give logical volume path(s).\n  Run `lvchange --help'", 3)
+    vg, name = targets[0].split("/", 1)
+    state = _state()
+    if vg not in state:
+        _vg_missing(vg)
+    if fail or name not in state[vg]:
+        die(f'  Failed to find logical volume "{vg}/{name}"', 5)
+
+
 def lvs(args: list[str], fail: bool) -> None:
     """lvs --noheadings -o lv_name VG (only the form the backend uses)."""
     vgs = [a for a in args if not a.startswith("-") and a != "lv_name"]
@@ -128,8 +141,53 @@ def lvs(args: list[str], fail: bool) -> None:
             print(f"  {name}")
 
 
+def vgs(args: list[str], fail: bool) -> None:
+    """vgs --noheadings --units b --nosuffix -o vg_size|vg_name,vg_size VG... (the server's
+    forms): rows for the VGs found, then LVM's messages for the others and exit 5."""
+    fields = args[args.index("-o") + 1].split(",") if "-o" in args else ["vg_size"]
+    names = [a for a in args if not a.startswith("-") and a not in ("b", ",".join(fields))]
+    sizes = _vgs()
+    if fail:
+        die("  Reading VG failed.", 5)
+    missing = []
+    for vg in names:
+        if vg not in sizes:
+            missing.append(vg)
+            continue
+        row = {"vg_name": vg, "vg_size": str(sizes[vg])}
+        print("  " + " ".join(row[f] for f in fields))
+    if missing:
+        sys.stdout.flush()
+        die("\n".join(f'  Volume group "{vg}" not found\n  Cannot process volume group {vg}'
+                      for vg in missing), 5)  # fmt: skip
+
+
+def _devices(args: list[str]) -> list[str]:
+    """Drop `--devices PV` pairs (LVM 2.03.12+); a VG named in STORALLOC_FAKE_VG_PVS as
+    `vg=pv` is only found when its PV is among them, as with the real option."""
+    out, seen = [], []
+    it = iter(args)
+    for a in it:
+        if a == "--devices":
+            seen.append(next(it, ""))
+        else:
+            out.append(a)
+    pvs = dict(
+        s.split("=", 1)
+        for s in filter(None, os.environ.get("STORALLOC_FAKE_VG_PVS", "").split(","))
+    )
+    if seen:
+        for vg, pv in pvs.items():
+            if pv not in seen and any(vg in a for a in out):
+                _vg_missing(vg)
+    return out
+
+
 def main(tool: str) -> None:
     """Entry point of the lvcreate / lvremove / lvs scripts."""
     args, fail = start(tool)
-    {"lvcreate": lvcreate, "lvremove": lvremove, "lvs": lvs}[tool](args, fail)
+    args = _devices(args)
+    tools = {"lvcreate": lvcreate, "lvremove": lvremove, "lvs": lvs, "lvchange": lvchange,
+             "vgs": vgs}  # fmt: skip
+    tools[tool](args, fail)
     sys.exit(0)

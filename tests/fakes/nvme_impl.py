@@ -9,6 +9,10 @@ Extra environment:
                          nvmetcli has a state, that state is checked the same way)
   STORALLOC_FAKE_DEVICE_DELAY  seconds before the block device appears (asynchronously)
   STORALLOC_FAKE_NO_DEVICE     if set, connect succeeds but no namespace ever appears
+  STORALLOC_FAKE_MULTIPATH=N   native multipath off (nvme_core.multipath=N): the namespace is
+                         listed under the controller, `$STORALLOC_FAKE_CTRL_SYSFS/nvmeK/nvmeKn1`
+                         (stand-in for /sys/class/nvme), not under the subsystem
+A host whose configfs entry has a dhchap_key must give the same `--dhchap-secret`.
 """
 
 from __future__ import annotations
@@ -38,6 +42,10 @@ OPTS = {
     "--nqn": "nqn",
     "-q": "hostnqn",
     "--hostnqn": "hostnqn",
+    "-S": "dhchap_secret",
+    "--dhchap-secret": "dhchap_secret",
+    "-l": "ctrl_loss_tmo",
+    "--ctrl-loss-tmo": "ctrl_loss_tmo",
 }
 
 
@@ -67,6 +75,13 @@ def _configfs_allows(root: Path, o: dict[str, str], host: str) -> bool:
     enabled = any((n / "enable").read_text().strip() == "1" for n in (sub / "namespaces").iterdir())
     any_host = (sub / "attr_allow_any_host").read_text().strip() == "1"
     allowed = any_host or (sub / "allowed_hosts" / host).exists()
+    key_file = root / "hosts" / host / "dhchap_key"
+    key = key_file.read_text().strip() if key_file.exists() else ""
+    if key and allowed and o.get("dhchap_secret") != key:
+        # DH-HMAC-CHAP fails; Linux 6.12 + nvme-cli 2.3 as seen in tests/vm (ENOKEY/EKEYREJECTED)
+        given = o.get("dhchap_secret")
+        why = "Key was rejected by service" if given else "Required key not available"
+        die(f"Failed to write to /dev/nvme-fabrics: {why}\n{CONNECT_FAILED.splitlines()[1]}", 1)
     for port in (root / "ports").iterdir():
         addr = [(port / f"addr_{k}").read_text().strip() for k in ("trtype", "traddr", "trsvcid")]
         linked = (port / "subsystems" / o["nqn"]).exists()
@@ -141,9 +156,19 @@ def connect(args: list[str], fail: bool) -> None:
     sub.mkdir()
     (sub / "subsysnqn").write_text(o["nqn"] + "\n")
     (sub / f"nvme{k}").mkdir()
-    if not os.environ.get("STORALLOC_FAKE_NO_DEVICE"):
-        (sub / f"nvme{k}n1").mkdir()
-        _make_device(dev / f"nvme{k}n1", float(os.environ.get("STORALLOC_FAKE_DEVICE_DELAY", 0)))
+    if os.environ.get("STORALLOC_FAKE_NO_DEVICE"):
+        return
+    where = sub
+    if os.environ.get("STORALLOC_FAKE_MULTIPATH") == "N":
+        where = _ctrl_sysfs() / f"nvme{k}"
+        where.mkdir(parents=True)
+        (where / "subsysnqn").write_text(o["nqn"] + "\n")
+    (where / f"nvme{k}n1").mkdir()
+    _make_device(dev / f"nvme{k}n1", float(os.environ.get("STORALLOC_FAKE_DEVICE_DELAY", 0)))
+
+
+def _ctrl_sysfs() -> Path:
+    return Path(os.environ.get("STORALLOC_FAKE_CTRL_SYSFS") or state_dir() / "ctrl-sysfs")
 
 
 def disconnect(args: list[str], fail: bool) -> None:
@@ -158,9 +183,13 @@ def disconnect(args: list[str], fail: bool) -> None:
             continue
         if fail:
             die(f"Failed to disconnect {d.name[len('nvme-subsys') :]}: Device or resource busy", 16)
-        for ns in d.glob("nvme*n*"):
+        ctrl = _ctrl_sysfs() / d.name.replace("nvme-subsys", "nvme")
+        for ns in [*d.glob("nvme*n*"), *ctrl.glob("nvme*n*")]:
             (dev / ns.name).unlink(missing_ok=True)
             ns.rmdir()
+        if ctrl.is_dir():
+            (ctrl / "subsysnqn").unlink()
+            ctrl.rmdir()
         for child in d.iterdir():
             child.rmdir() if child.is_dir() else child.unlink()
         d.rmdir()

@@ -6,7 +6,9 @@ host link to an unknown host aborts halfway with a traceback and exit 1; a missi
 "ok" with exit 0. Extra environment:
   STORALLOC_FAKE_NVMETCLI_SKIP  substring of NQNs whose allowed_hosts are "skipped" (dropped,
                                 message printed, exit 0), like a failed attribute write
-An injected failure (STORALLOC_FAKE_FAIL=nvmetcli:restore) also aborts halfway.
+An injected failure (STORALLOC_FAKE_FAIL=nvmetcli:restore) also aborts halfway. With
+STORALLOC_FAKE_CONFIGFS set, `save` and `ls` read that (fake) configfs tree instead, as the real
+one reads the kernel's.
 """
 
 from __future__ import annotations
@@ -90,6 +92,34 @@ def restore(path: str, fail: bool) -> None:
         print(m)
 
 
+def _read(path: Path) -> str:
+    return path.read_text().strip() if path.exists() else ""
+
+
+def _from_configfs(root: Path) -> dict:
+    """What the real `save` reads: the live configfs tree (subset of attributes)."""
+    hosts = [{"nqn": h.name} for h in sorted((root / "hosts").iterdir())]
+    subsystems = []
+    for sub in sorted((root / "subsystems").iterdir()):
+        namespaces = [
+            {"nsid": int(ns.name), "enable": int(_read(ns / "enable") or 0),
+             "device": {"path": _read(ns / "device_path")}}
+            for ns in sorted((sub / "namespaces").iterdir())
+        ]  # fmt: skip
+        subsystems.append({
+            "nqn": sub.name, "attr": {"allow_any_host": _read(sub / "attr_allow_any_host")},
+            "allowed_hosts": sorted(h.name for h in (sub / "allowed_hosts").iterdir()),
+            "namespaces": namespaces,
+        })  # fmt: skip
+    ports = []
+    for port in sorted((root / "ports").iterdir()):
+        addr = {k: _read(port / f"addr_{k}") for k in ("trtype", "adrfam", "traddr", "trsvcid")}
+        ports.append({"portid": int(port.name), "addr": addr, "param": {}, "referrals": [],
+                      "subsystems": sorted(s.name for s in (port / "subsystems").iterdir()),
+                      "ana_groups": []})  # fmt: skip
+    return {"hosts": hosts, "ports": ports, "subsystems": subsystems}
+
+
 def main() -> None:
     """Dispatch like nvmetcli's command line."""
     args, fail = start("nvmetcli")
@@ -98,6 +128,9 @@ def main() -> None:
         sys.exit(255)
     cmd, path = args[0], (args[1] if len(args) == 2 else DEFAULT_FILE)
     state = load_json(_state_file(), _empty())
+    live = os.environ.get("STORALLOC_FAKE_CONFIGFS")
+    if live:  # the real nvmetcli reads and writes the kernel's tree
+        state = _from_configfs(Path(live))
     if cmd == "save":
         if fail:
             die(f"PermissionError: [Errno 13] Permission denied: '{path}.temp'", 1)

@@ -20,7 +20,13 @@
 #
 # Environment: STORALLOC_VM_CACHE (kernel/initramfs cache, default /var/cache/storalloc-vm),
 # STORALLOC_VM_TIMEOUT (seconds, default 600), STORALLOC_VM_MEM (MiB, default 1024),
-# STORALLOC_VM_ACCEL (default tcg: KVM is often unusable for a stock kernel in sandboxes).
+# STORALLOC_VM_ACCEL (default tcg: KVM is often unusable for a stock kernel in sandboxes),
+# STORALLOC_VM_KERNEL (another kernel package than linux-image-amd64's, see below),
+# STORALLOC_VM_EXTRA (one more host directory to see in the guest, e.g. a virtualenv under
+# /tmp, which the guest's own tmpfs /tmp would hide).
+#
+# After the script, the guest's kernel log goes to SHARE_DIR/kernel.log and `nvme list -o json`
+# to SHARE_DIR/nvme-list.json, as evidence of what the kernel did.
 set -eu
 
 [ $# -eq 2 ] || { echo "usage: $0 SHARE_DIR GUEST_SCRIPT" >&2; exit 2; }
@@ -30,7 +36,16 @@ SCRIPT=$2
 # hide a checkout living there (CI clones anywhere), so it is also shared on its own.
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${STORALLOC_VM_CACHE:-/var/cache/storalloc-vm}
+# STORALLOC_VM_KERNEL names another kernel package (e.g. a backport with NVMe in-band
+# authentication, which bookworm's 6.1 lacks); each kernel gets its own cache folder.
+KPKG=${STORALLOC_VM_KERNEL:-}
+[ -z "$KPKG" ] || CACHE="$CACHE/$KPKG"
 [ -f "$SHARE/$SCRIPT" ] || { echo "$0: no guest script $SHARE/$SCRIPT" >&2; exit 2; }
+EXTRA=
+if [ -n "${STORALLOC_VM_EXTRA:-}" ]; then
+  EXTRA=$(realpath "$STORALLOC_VM_EXTRA")
+  extra_fs="-virtfs local,path=$EXTRA,mount_tag=extra,security_model=none,readonly=on,multidevs=remap"
+fi
 
 for tool in qemu-system-x86_64 apt-get dpkg-deb depmod modprobe cpio gzip; do
   command -v "$tool" >/dev/null 2>&1 || {
@@ -48,8 +63,11 @@ flock 9 2>/dev/null || true
 
 # 1) The kernel: the version linux-image-amd64 points at, extracted once into the cache.
 if [ ! -f "$CACHE/vmlinuz" ]; then
-  pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-  [ -n "$pkg" ] || { echo "$0: cannot resolve linux-image-amd64 (apt-get update?)" >&2; exit 127; }
+  # A metapackage (linux-image-amd64, linux-image-6.12-amd64) names the current image.
+  meta=${KPKG:-linux-image-amd64}
+  pkg=$(apt-cache depends "$meta" 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+  [ -n "$pkg" ] || pkg=$KPKG
+  [ -n "$pkg" ] || { echo "$0: cannot resolve $meta (apt-get update?)" >&2; exit 127; }
   tmp=$(mktemp -d "$CACHE/kernel.XXXXXX")
   (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "$pkg" && dpkg-deb -x ./*.deb root && rm -f ./*.deb)
   kver=$(ls "$tmp/root/lib/modules")
@@ -114,16 +132,21 @@ case "$REPO" in
   /tmp/*|/run/*) mkdir -p "$REPO"
     mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,ro repo "$REPO" ;;
 esac
+if [ -n "$EXTRA" ]; then
+  mkdir -p "$EXTRA" && mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,ro extra "$EXTRA"
+fi
 mkdir -p /dev/pts /dev/shm && mount -t devpts devpts /dev/pts && mount -t tmpfs tmpfs /dev/shm
 busybox ip link set lo up
 cd /mnt/share
 sh "/mnt/share/$SCRIPT" > /mnt/share/guest.log 2>&1
 echo \$? > /mnt/share/guest.rc
+dmesg > /mnt/share/kernel.log 2>&1
+nvme list -o json > /mnt/share/nvme-list.json 2>&1
 sync
 busybox poweroff -f
 STAGE2
 
-rm -f "$SHARE/guest.rc" "$SHARE/guest.log"
+rm -f "$SHARE/guest.rc" "$SHARE/guest.log" "$SHARE/kernel.log" "$SHARE/nvme-list.json"
 accel=${STORALLOC_VM_ACCEL:-tcg}
 # shellcheck disable=SC2086
 timeout "${STORALLOC_VM_TIMEOUT:-600}" qemu-system-x86_64 -accel "$accel" \
@@ -134,6 +157,7 @@ timeout "${STORALLOC_VM_TIMEOUT:-600}" qemu-system-x86_64 -accel "$accel" \
   -virtfs "local,path=$CACHE/kroot/lib/modules,mount_tag=modules,security_model=none,readonly=on" \
   -virtfs "local,path=$SHARE,mount_tag=share,security_model=none" \
   -virtfs "local,path=$REPO,mount_tag=repo,security_model=none,readonly=on,multidevs=remap" \
+  ${extra_fs:-} \
   > "$SHARE/console.log" 2>&1 < /dev/null || true
 
 [ -f "$SHARE/guest.rc" ] || { echo "$0: the guest did not finish; see $SHARE/console.log" >&2; exit 125; }

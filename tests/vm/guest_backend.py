@@ -24,18 +24,34 @@ HOSTNQN = os.environ["HOSTNQN"]
 PATTERN_MIB = 1
 
 
-SERVER = ServerConfig(driver="configfs", command_timeout=60.0)
+# No record file and no wipe here: these cases are about the export itself (see
+# guest_hardening.py for issue 13's wipe, secrets and re-export).
+SERVER = ServerConfig(driver="configfs", command_timeout=60.0, state_dir=None, wipe=False)
 
 
 def vm_disk(path: str, carving: str, *, vg: str = "", mountpoint: str | None = None) -> DiskConfig:
     """A disk of the real configuration type (the figures do not matter here)."""
-    return DiskConfig(model="VM", capacity=1.0, write_bw=1.0, read_bw=1.0, path=path,
-                      carving=carving, vg=vg, mountpoint=mountpoint)
+    return DiskConfig(
+        model="VM",
+        capacity=1.0,
+        write_bw=1.0,
+        read_bw=1.0,
+        path=path,
+        carving=carving,
+        vg=vg,
+        mountpoint=mountpoint,
+    )
 
 
 def vm_node(hostname: str, disks: tuple[DiskConfig, ...]) -> NodeConfig:
-    return NodeConfig(hostname=hostname, ipv4="127.0.0.1", network="loopback",
-                      network_bw=1.0, transport=TransportConfig(), disks=disks)
+    return NodeConfig(
+        hostname=hostname,
+        ipv4="127.0.0.1",
+        network="loopback",
+        network_bw=1.0,
+        transport=TransportConfig(),
+        disks=disks,
+    )
 
 
 def sh(*argv: str, **kw: object) -> subprocess.CompletedProcess[bytes]:
@@ -88,6 +104,8 @@ def round_trip(name: str, disk: DiskConfig, job: int) -> None:
         print(f"INFO {name} intruder refused: {exc}", flush=True)
     dev = connect(conn, HOSTNQN, runner=runner, timeout=30)
     print(f"INFO {name} attached as {dev}", flush=True)
+    with open(f"/mnt/share/nvme-list-{name}.json", "wb") as f:
+        f.write(sh("nvme", "list", "-o", "json").stdout)
     write_and_check(dev, backing, job)
     if NvmeofBackend.from_config(SERVER, node).list_exports() != [eid]:
         raise AssertionError("a restarted backend does not list the export")

@@ -1,6 +1,6 @@
 # Guest script (inside the VM): the three real scripts end to end on a real NVMe/TCP target.
 # orchestrator.py and server.py (real mode, configfs driver, file carving on ext4) run in the
-# background; client.py asks for 1 GB with --attach, we write/read a pattern through the
+# background; client.py asks for 0.1 GB with --attach, we write/read a pattern through the
 # device, check it in the backing file, release the job, and check everything is gone.
 # Prints RESULT lines that tests/test_vm_nvmeof.py checks; logs go to /mnt/share/*.log.
 . "$REPO/tests/vm/guest_setup.sh"
@@ -34,7 +34,7 @@ network_bw: 1.0
 transport: {trtype: tcp, trsvcid: 4420, adrfam: ipv4}
 disks:
   - model: ext4 on loop
-    capacity: 10
+    capacity: 0.2
     write_bw: 1.0
     read_bw: 1.0
     path: /dev/loop0
@@ -71,7 +71,7 @@ echo "RESULT e2e-registered ok"
 echo "TIME registered $(uptime_s)"
 
 rc=0
-"$PY" client.py -c "$W/client.yml" -s 1 -t 10 --attach --hostnqn "$HOSTNQN" -v \
+"$PY" client.py -c "$W/client.yml" -s 0.1 -t 10 --attach --hostnqn "$HOSTNQN" -v \
   > "$OUT/client.log" 2>&1 || rc=$?
 cat "$OUT/client.log"
 line=$(grep -o "job [0-9]* attached as /dev/nvme[0-9]*n[0-9]*" "$OUT/client.log" | head -1 || true)
@@ -81,6 +81,7 @@ if [ "$rc" -ne 0 ] || [ -z "$DEV" ] || [ ! -b "$DEV" ]; then
   echo "RESULT e2e-attach FAIL client exit $rc, line '$line'"; exit 1
 fi
 echo "RESULT e2e-attach ok job $JOB as $DEV"
+nvme list -o json > "$OUT/nvme-list-attached.json" 2>&1 || true
 echo "TIME attached $(uptime_s)"
 
 SUB=$(ls -d "$CFS"/subsystems/nqn.2026-11.io.storalloc:vmnode:* | head -1)

@@ -63,4 +63,7 @@ def reset(backend: Backend) -> list[str]:
     ids = backend.list_exports()
     for export_id in ids:
         backend.delete(export_id)
+    wiper = getattr(backend, "wiper", None)
+    if wiper is not None:
+        wiper.wait()  # the process exits next: let the wipes (and the lvremoves) finish
     return ids

@@ -130,3 +130,23 @@ def parse_export_id(export_id: str) -> tuple[int, int]:
 def is_export_id(name: str) -> bool:
     """True if `name` looks like an id made by `export_id_for` (used to spot our leftovers)."""
     return bool(_EXPORT_ID_RE.match(name))
+
+
+def validate_spec(spec: ExportSpec, prefix: str, hostname: str, allow_any_host: bool) -> None:
+    """Raise BackendError unless `spec` is safe to export on this node."""
+    try:
+        validate_export_id(spec.export_id)
+        if spec.hostnqn is not None:
+            validate_hostnqn(spec.hostnqn)
+    except ValueError as exc:
+        raise BackendError(str(exc)) from exc
+    if export_id_from_nqn(spec.nqn, prefix, hostname) != spec.export_id:
+        raise BackendError(
+            f"NQN {spec.nqn!r} was not made by make_nqn({prefix!r}, "
+            f"{hostname!r}, {spec.export_id!r}): list_exports/delete would miss it"
+        )
+    if spec.hostnqn is None and not allow_any_host:
+        raise BackendError(
+            f"export {spec.export_id}: the client sent no host NQN and allow_any_host is "
+            "off; pass --hostnqn or create /etc/nvme/hostnqn on the client"
+        )

@@ -74,10 +74,20 @@ class LvmCarver:
 
     kind = "lvm"
 
-    def __init__(self, vg: str, runner: Runner, dev_root: str = "/dev") -> None:
+    def __init__(
+        self, vg: str, runner: Runner, dev_root: str = "/dev", devices: tuple[str, ...] = ()
+    ) -> None:
         self.vg = vg
         self.runner = runner
         self.dev_root = dev_root
+        # LVM 2.03.12+: `--devices PV` makes a command look at these PVs only, so it never
+        # scans (and hangs on) NVMe-oF namespaces this node imports, or tenants' PVs.
+        self.devices = devices
+
+    def lvm(self, *argv: str) -> list[str]:
+        """An LVM command line, restricted to `devices` when set."""
+        extra = [a for d in self.devices for a in ("--devices", d)]
+        return [argv[0], *extra, *argv[1:]]
 
     def path_for(self, export_id: str) -> str:
         """`/dev/<vg>/<export_id>`."""
@@ -87,7 +97,7 @@ class LvmCarver:
         """`lvcreate -y -L <MiB>m -n <export_id> <vg>` (m = MiB; sizes are decimal GB)."""
         validate_export_id(export_id)
         mib = size_bytes(size_gb) // MIB
-        argv = ["lvcreate", "-y", "-L", f"{mib}m", "-n", export_id, self.vg]
+        argv = self.lvm("lvcreate", "-y", "-L", f"{mib}m", "-n", export_id, self.vg)
         try:
             self.runner.run(argv)
         except CommandError as exc:
@@ -98,7 +108,7 @@ class LvmCarver:
     def remove(self, export_id: str) -> bool:
         """`lvremove -y <vg>/<export_id>`; an LV that is already gone is fine."""
         validate_export_id(export_id)
-        argv = ["lvremove", "-y", f"{self.vg}/{export_id}"]
+        argv = self.lvm("lvremove", "-y", f"{self.vg}/{export_id}")
         try:
             self.runner.run(argv)
         except CommandError as exc:
@@ -107,9 +117,18 @@ class LvmCarver:
             raise BackendError(f"cannot free LV {self.vg}/{export_id}: {exc}") from exc
         return True
 
+    def activate(self, export_id: str) -> str:
+        """`lvchange -ay <vg>/<export_id>` (LVs may come up inactive after a reboot); its path."""
+        validate_export_id(export_id)
+        try:
+            self.runner.run(self.lvm("lvchange", "-ay", f"{self.vg}/{export_id}"))
+        except CommandError as exc:
+            raise BackendError(f"cannot activate LV {self.vg}/{export_id}: {exc}") from exc
+        return self.path_for(export_id)
+
     def list_ids(self) -> list[str]:
         """Our LVs in the VG, from `lvs --noheadings -o lv_name <vg>`."""
-        argv = ["lvs", "--noheadings", "-o", "lv_name", self.vg]
+        argv = self.lvm("lvs", "--noheadings", "-o", "lv_name", self.vg)
         try:
             out = self.runner.run(argv).stdout
         except CommandError as exc:
@@ -175,13 +194,19 @@ class FileCarver:
         return fs_type(self.mountpoint, self.mounts_file) in NO_DIRECT_IO_FS
 
 
-def carver_for(disk: Any, *, runner: Runner, fs: RealFs, dev_root: str = "/dev") -> Carver:
-    """The carver for a DiskConfig-like object (attributes path, carving, vg, mountpoint)."""
+def carver_for(
+    disk: Any, *, runner: Runner, fs: RealFs, dev_root: str = "/dev", lvm_devices: bool = False
+) -> Carver:
+    """The carver for a DiskConfig-like object (attributes path, carving, vg, mountpoint).
+
+    With `lvm_devices`, LVM commands see only the disk's `path` (its PV).
+    """
     path = getattr(disk, "path", None) or "?"
     carving = getattr(disk, "carving", None) or "lvm"
     if carving == "lvm":
         vg = getattr(disk, "vg", None) or f"storalloc-{os.path.basename(path)}"
-        return LvmCarver(vg, runner, dev_root=dev_root)
+        devices = (path,) if lvm_devices else ()
+        return LvmCarver(vg, runner, dev_root=dev_root, devices=devices)
     if carving == "file":
         mountpoint = getattr(disk, "mountpoint", None)
         if not mountpoint:

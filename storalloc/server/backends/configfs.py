@@ -29,6 +29,9 @@ class ConfigfsDriver:
         self, port: TargetPort, *, root: str = DEFAULT_ROOT, fs: RealFs | None = None
     ) -> None:
         self.port = port
+        # Every address this node's disks listen on: an empty port at one of them is ours to
+        # remove (disks may listen apart, see port_for_disk).
+        self.own_ports: list[TargetPort] = [port]
         self.root = root.rstrip("/")
         self.fs = fs or RealFs()
 
@@ -64,8 +67,22 @@ class ConfigfsDriver:
         """Subsystem directories under `root/subsystems`."""
         return self.fs.listdir(f"{self.root}/subsystems")
 
-    def export(self, nqn: str, ns: Namespace, hostnqn: str | None, *, allow_any_host: bool) -> None:
-        """Create the subsystem, namespace, host ACL and port link; roll back on failure."""
+    def export(
+        self,
+        nqn: str,
+        ns: Namespace,
+        hostnqn: str | None,
+        *,
+        allow_any_host: bool,
+        dhchap_key: str | None = None,
+        port: TargetPort | None = None,
+    ) -> str | None:
+        """Create the subsystem, namespace, host ACL and port link; roll back on failure.
+
+        With `dhchap_key`, the host must authenticate (DH-HMAC-CHAP). The kernel keys hosts,
+        not host/subsystem pairs, so a host entry that already has a key (another live lease
+        of the same host NQN) keeps it; the key in force is returned.
+        """
         self.check()
         sub = self._subsys(nqn)
         if self.fs.exists(sub):
@@ -76,29 +93,48 @@ class ConfigfsDriver:
         try:
             self._op("create subsystem", self.fs.mkdir, sub)
             undo.push(f"remove subsystem {nqn}", lambda: self.fs.rmdir(sub))
-            self._set_access(sub, hostnqn, allow_any_host, undo)
+            key = self._set_access(sub, hostnqn, allow_any_host, undo, dhchap_key)
             self._add_namespace(sub, ns, undo)
-            self._link_port(sub, nqn, undo)
+            self._link_port(sub, nqn, undo, port or self.port)
         except BackendError as exc:
             failures = undo.rollback()
             if failures:
                 raise BackendError(f"{exc}; rollback incomplete: {'; '.join(failures)}") from exc
             raise
+        return key
 
-    def _set_access(self, sub: str, hostnqn: str | None, allow_any_host: bool, undo: Undo) -> None:
+    def _set_access(
+        self, sub: str, hostnqn: str | None, allow_any_host: bool, undo: Undo, key: str | None
+    ) -> str | None:
         # The kernel refuses allowed_hosts links while allow_any_host=1, hence either-or.
         if allow_any_host:
             self._op("set allow_any_host", self.fs.write, f"{sub}/attr_allow_any_host", "1")
-            return
+            return None
         assert hostnqn is not None
         self._op("set allow_any_host", self.fs.write, f"{sub}/attr_allow_any_host", "0")
         host = self._host(hostnqn)
         if not self.fs.exists(host):
             self._op("create host", self.fs.mkdir, host)
             undo.push(f"remove host {hostnqn}", lambda: self._drop_host_if_unused(hostnqn))
+        if key is not None:
+            key = self._host_key(host, key)
         link = f"{sub}/allowed_hosts/{hostnqn}"
         self._op("allow host", self.fs.symlink, host, link)
         undo.push(f"unlink allowed host {hostnqn}", lambda: self.fs.unlink(link))
+        return key
+
+    def _host_key(self, host: str, key: str) -> str:
+        attr = f"{host}/dhchap_key"
+        if not self.fs.dry_run and not self.fs.exists(attr):
+            raise BackendError(
+                f"configfs: {attr} does not exist: this kernel has no NVMe in-band "
+                "authentication (CONFIG_NVME_TARGET_AUTH); set dhchap: false in the server config"
+            )
+        current = None if self.fs.dry_run else self.fs.read(attr)
+        if current:
+            return current  # shared with the host's other live leases; see export()
+        self._op("set dhchap_key", self.fs.write, attr, key)
+        return key
 
     def _add_namespace(self, sub: str, ns: Namespace, undo: Undo) -> None:
         nsdir = f"{sub}/namespaces/{NSID}"
@@ -110,30 +146,30 @@ class ConfigfsDriver:
         self._op("enable namespace", self.fs.write, f"{nsdir}/enable", "1")
         undo.push("disable namespace", lambda: self.fs.write(f"{nsdir}/enable", "0"))
 
-    def _link_port(self, sub: str, nqn: str, undo: Undo) -> None:
-        portdir = self._find_port()
+    def _link_port(self, sub: str, nqn: str, undo: Undo, port: TargetPort) -> None:
+        portdir = self._find_port(port)
         if portdir is None:
-            portdir = self._create_port(undo)
+            portdir = self._create_port(undo, port)
         link = f"{portdir}/subsystems/{nqn}"
         self._op("link subsystem to port", self.fs.symlink, sub, link)
         undo.push(f"unlink subsystem from {portdir}", lambda: self.fs.unlink(link))
 
-    def _find_port(self) -> str | None:
-        """An existing port with our trtype/traddr/trsvcid (ports are shared by exports)."""
+    def _find_port(self, port: TargetPort) -> str | None:
+        """An existing port with `port`'s trtype/traddr/trsvcid (shared by exports)."""
         for portid in self.fs.listdir(f"{self.root}/ports"):
             d = self._port(portid)
             addr = [self.fs.read(f"{d}/addr_{k}") for k in ("trtype", "traddr", "trsvcid")]
-            if self.port.same_address(*addr):
+            if port.same_address(*addr):
                 return d
         return None
 
-    def _create_port(self, undo: Undo) -> str:
+    def _create_port(self, undo: Undo, port: TargetPort) -> str:
         used = {int(p) for p in self.fs.listdir(f"{self.root}/ports") if p.isdigit()}
         portid = str(min(set(range(1, len(used) + 2)) - used))
         d = self._port(portid)
         self._op("create port", self.fs.mkdir, d)
         undo.push(f"remove port {portid}", lambda: self.fs.rmdir(d))
-        p = self.port
+        p = port
         for key, value in (
             ("trtype", p.trtype),
             ("adrfam", p.adrfam),
@@ -174,7 +210,8 @@ class ConfigfsDriver:
                 continue
             self._op("unlink subsystem from port", self.fs.unlink, link)
             addr = [self.fs.read(f"{d}/addr_{k}") for k in ("trtype", "traddr", "trsvcid")]
-            if not self.fs.listdir(f"{d}/subsystems") and self.port.same_address(*addr):
+            ours = any(p.same_address(*addr) for p in self.own_ports)
+            if not self.fs.listdir(f"{d}/subsystems") and ours:
                 self._drop_port(d)
 
     def _drop_port(self, portdir: str) -> None:
@@ -185,10 +222,46 @@ class ConfigfsDriver:
         except OSError as exc:
             log.info("configfs: keeping port %s: %s", portdir, exc)
 
+    def supports_dhchap(self) -> bool:
+        """True if this kernel's nvmet has in-band authentication (host entries get a
+        `dhchap_key` attribute: CONFIG_NVME_TARGET_AUTH, Linux >= 6.0 where distributions
+        enable it; Debian 12's 6.1 does not)."""
+        self.check()
+        if self.fs.dry_run:
+            return True  # show the writes a real run would make
+        hosts = self.fs.listdir(f"{self.root}/hosts")
+        if hosts:
+            return self.fs.exists(f"{self._host(hosts[0])}/dhchap_key")
+        probe = self._host("nqn.2014-08.io.storalloc:probe")
+        self._op("create probe host", self.fs.mkdir, probe)
+        try:
+            return self.fs.exists(f"{probe}/dhchap_key")
+        finally:
+            self._op("remove probe host", self.fs.rmdir, probe)
+
+    def clean_stale_hosts(self) -> list[str]:
+        """Remove host entries no subsystem allows (crash leftovers); return their NQNs.
+
+        Such an entry grants nothing, but a stale `dhchap_key` in it would be reused by the
+        next lease of that host instead of a fresh one.
+        """
+        self.check()
+        gone = []
+        for hostnqn in self.fs.listdir(f"{self.root}/hosts"):
+            if not self._host_used(hostnqn):
+                self._op("remove host", self.fs.rmdir, self._host(hostnqn))
+                gone.append(hostnqn)
+        return gone
+
+    def _host_used(self, hostnqn: str) -> bool:
+        return any(
+            self.fs.exists(f"{self._subsys(nqn)}/allowed_hosts/{hostnqn}")
+            for nqn in self.list_nqns()
+        )
+
     def _drop_host_if_unused(self, hostnqn: str) -> None:
-        for nqn in self.list_nqns():
-            if self.fs.exists(f"{self._subsys(nqn)}/allowed_hosts/{hostnqn}"):
-                return
+        if self._host_used(hostnqn):
+            return
         host = self._host(hostnqn)
         if self.fs.exists(host):
             self._op("remove host", self.fs.rmdir, host)

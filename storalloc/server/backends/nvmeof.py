@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from dataclasses import replace
+from typing import Any, NoReturn
 
+from storalloc.config.paths import default_state_dir
 from storalloc.server.backends.base import (
     DEFAULT_NQN_PREFIX,
     BackendError,
@@ -13,15 +15,23 @@ from storalloc.server.backends.base import (
     export_id_from_nqn,
     is_export_id,
     make_nqn,
-    validate_export_id,
-    validate_hostnqn,
     validate_nqn_prefix,
+    validate_spec,
 )
-from storalloc.server.backends.carving import Carver, carver_for
+from storalloc.server.backends.carving import Carver, LvmCarver, carver_for
 from storalloc.server.backends.configfs import DEFAULT_ROOT, ConfigfsDriver
+from storalloc.server.backends.dhchap import generate_secret
 from storalloc.server.backends.fsops import DryRunFs, RealFs
 from storalloc.server.backends.nvmetcli import NvmetcliDriver
-from storalloc.server.backends.target import Namespace, TargetDriver, TargetPort
+from storalloc.server.backends.record import ExportBook, ExportRecord
+from storalloc.server.backends.target import (
+    Namespace,
+    TargetDriver,
+    TargetPort,
+    port_for_disk,
+    port_from_node,
+)
+from storalloc.server.backends.wipe import WipeJob, Wiper
 from storalloc.server.runner import DryRunRunner, Runner
 
 log = logging.getLogger("storalloc.server.backends")
@@ -29,25 +39,14 @@ log = logging.getLogger("storalloc.server.backends")
 DRIVERS = ("auto", "nvmetcli", "configfs")
 
 
-def port_from_node(node: Any) -> TargetPort:
-    """The nvmet port of a NodeConfig-like object (ipv4 + transport{trtype,trsvcid,adrfam})."""
-    t = getattr(node, "transport", None)
-    return TargetPort(
-        trtype=str(getattr(t, "trtype", None) or "tcp"),
-        adrfam=str(getattr(t, "adrfam", None) or "ipv4"),
-        traddr=str(getattr(node, "ipv4", None) or "127.0.0.1"),
-        trsvcid=str(getattr(t, "trsvcid", None) or 4420),
-    )
-
-
 def select_driver(
     name: str, port: TargetPort, *, runner: Runner, fs: RealFs, root: str = DEFAULT_ROOT
 ) -> TargetDriver:
-    """`auto` is nvmetcli when it is on PATH, configfs otherwise."""
+    """`auto` is configfs: it changes only what a lease touches and needs no extra tool."""
     if name == "auto":
-        name = "nvmetcli" if runner.which("nvmetcli") else "configfs"
+        name = "configfs"
     if name == "nvmetcli":
-        return NvmetcliDriver(port, runner=runner)
+        return NvmetcliDriver(port, runner=runner, root=root, fs=fs)
     if name == "configfs":
         return ConfigfsDriver(port, root=root, fs=fs)
     raise BackendError(f"driver: expected one of {', '.join(DRIVERS)}, got {name!r}")
@@ -68,6 +67,11 @@ class NvmeofBackend:
         allow_any_host: bool = False,
         buffered_io: bool | None = None,
         dev_root: str = "/dev",
+        dhchap: bool | str = False,
+        ctrl_loss_tmo: int | None = None,
+        wiper: Wiper | None = None,
+        book: ExportBook | None = None,
+        lvm_devices: bool = False,
     ) -> None:
         self.node = node
         self.driver = driver
@@ -78,7 +82,14 @@ class NvmeofBackend:
         self.allow_any_host = allow_any_host
         self.buffered_io = buffered_io  # None: only where the filesystem needs it (tmpfs)
         self.dev_root = dev_root
+        self.dhchap = dhchap
+        self.ctrl_loss_tmo = ctrl_loss_tmo
+        self.wiper = wiper  # None: LVs are removed without zeroing (tests of other parts)
+        self.book = book or ExportBook(None)
+        self.lvm_devices = lvm_devices
+        self.disabled: set[int] = set()  # indexes of disks that failed disk_problems()
         self.port = port_from_node(node)
+        self.driver_ports()
         # Built up front so a misconfigured disk is reported when the server starts.
         self.carvers = [self._carver(d) for d in node.disks]
 
@@ -103,6 +114,11 @@ class NvmeofBackend:
             fs = RealFs()
         port = port_from_node(node)
         name = driver or getattr(server_cfg, "driver", None) or "auto"
+        if configfs_root == DEFAULT_ROOT:  # an explicit argument (tests) wins over the config
+            configfs_root = getattr(server_cfg, "configfs_root", None) or DEFAULT_ROOT
+        wipe = bool(getattr(server_cfg, "wipe", True))
+        state_dir = None if dry_run else (
+            getattr(server_cfg, "state_dir", None) or str(default_state_dir() / "server"))
         return cls(
             node,
             driver=select_driver(name, port, runner=runner, fs=fs, root=configfs_root),
@@ -114,14 +130,42 @@ class NvmeofBackend:
             nqn_prefix=getattr(server_cfg, "nqn_prefix", None) or DEFAULT_NQN_PREFIX,
             allow_any_host=bool(getattr(server_cfg, "allow_any_host", False)),
             dev_root=dev_root,
+            dhchap=getattr(server_cfg, "dhchap", False),
+            ctrl_loss_tmo=getattr(server_cfg, "ctrl_loss_tmo", None),
+            wiper=Wiper(runner, float(getattr(server_cfg, "wipe_timeout", 3600))) if wipe else None,
+            book=ExportBook(state_dir),
+            lvm_devices=bool(getattr(server_cfg, "lvm_devices", False)),
         )
 
+    def driver_ports(self) -> None:
+        """Tell the driver every address our disks listen on (for removing empty ports)."""
+        ports = [self.port] + [port_for_disk(self.node, d) for d in self.node.disks]
+        if hasattr(self.driver, "own_ports"):
+            self.driver.own_ports = list(dict.fromkeys(ports))
+
     def _carver(self, disk: Any) -> Carver:
-        return carver_for(disk, runner=self.runner, fs=self.fs, dev_root=self.dev_root)
+        return carver_for(disk, runner=self.runner, fs=self.fs, dev_root=self.dev_root,
+                          lvm_devices=self.lvm_devices)  # fmt: skip
 
     def check(self) -> None:
         """Raise BackendError (naming the fix) if the target cannot be driven here."""
         self.driver.check()
+        lvm = any(isinstance(c, LvmCarver) for c in self.carvers)
+        missing = not self.runner.dry_run and self.runner.which("blkdiscard") is None
+        if self.wiper and lvm and missing:
+            raise BackendError(
+                "blkdiscard not found on PATH: it zeroes released LVs before reuse "
+                "(install util-linux), or set wipe: false if the disks zero themselves"
+            )
+
+    def disk_problems(self) -> dict[int, str]:
+        """{config index: why} for each disk that cannot be used as configured."""
+        from storalloc.server.backends.disks import disk_problems
+
+        problems = disk_problems(self.node.disks, self.carvers, self.runner)
+        # Disabled disks are left alone from now on (listing, teardown of unknown exports).
+        self.disabled = set(problems)
+        return problems
 
     def nqn_for(self, export_id: str) -> str:
         """The NQN this node gives `export_id`."""
@@ -129,59 +173,105 @@ class NvmeofBackend:
 
     def create(self, spec: ExportSpec) -> dict[str, object]:
         """Carve `spec.size_gb` on `spec.disk`, export it to `spec.hostnqn` only."""
-        try:
-            validate_export_id(spec.export_id)
-            if spec.hostnqn is not None:
-                validate_hostnqn(spec.hostnqn)
-        except ValueError as exc:
-            raise BackendError(str(exc)) from exc
-        if export_id_from_nqn(spec.nqn, self.nqn_prefix, self.hostname) != spec.export_id:
-            raise BackendError(
-                f"NQN {spec.nqn!r} was not made by make_nqn({self.nqn_prefix!r}, "
-                f"{self.hostname!r}, {spec.export_id!r}): list_exports/delete would miss it"
-            )
-        if spec.hostnqn is None and not self.allow_any_host:
-            raise BackendError(
-                f"export {spec.export_id}: the client sent no host NQN and allow_any_host is "
-                "off; pass --hostnqn or create /etc/nvme/hostnqn on the client"
-            )
-        self.driver.check()
+        validate_spec(spec, self.nqn_prefix, self.hostname, self.allow_any_host)
+        self.check()
         carver = self._carver(spec.disk)
-        path = carver.create(spec.export_id, spec.size_gb)
+        path = self._carve(carver, spec)
         buffered = carver.needs_buffered_io() if self.buffered_io is None else self.buffered_io
+        wanted = generate_secret() if spec.hostnqn and self._use_dhchap() else None
+        rec = ExportRecord(spec.export_id, spec.nqn, spec.disk_index, path, spec.hostnqn,
+                           buffered, spec.size_gb)  # fmt: skip
         try:
-            self.driver.export(
-                spec.nqn,
-                Namespace(path, buffered_io=buffered),
-                spec.hostnqn,
-                allow_any_host=self.allow_any_host,
-            )
+            key = self._export(rec, wanted)
         except BackendError as exc:
-            try:
-                carver.remove(spec.export_id)
-            except BackendError as again:
-                raise BackendError(f"{exc}; freeing {path} failed too: {again}") from exc
-            raise
+            self._undo_create(carver, spec, path, exc, exported=False)
+        port = self._port_of(spec.disk_index)
+        try:
+            self.book.put(replace(rec, dhchap_key=key))
+        except BackendError as exc:
+            self._undo_create(carver, spec, path, exc, exported=True)
         log.info("exported %s (%s, %g GB) as %s", spec.export_id, path, spec.size_gb, spec.nqn)
-        p = self.port
-        return {
-            "type": "nvme",
-            "nqn": spec.nqn,
-            "trtype": p.trtype,
-            "traddr": p.traddr,
-            "trsvcid": p.trsvcid,
-        }
+        return self.connection(spec.nqn, key, port)
+
+    def _use_dhchap(self) -> bool:
+        if self.dhchap == "auto":
+            # Decided once: the kernel does not change under a running server.
+            self.dhchap = self.driver.supports_dhchap()
+            if not self.dhchap:
+                log.warning("this kernel's NVMe target cannot authenticate hosts "
+                            "(no CONFIG_NVME_TARGET_AUTH): exports are open to their host NQN "
+                            "without a secret")  # fmt: skip
+        return bool(self.dhchap)
+
+    def _carve(self, carver: Carver, spec: ExportSpec) -> str:
+        try:
+            return carver.create(spec.export_id, spec.size_gb)
+        except BackendError as exc:
+            group = getattr(carver, "vg", None)
+            busy = self.wiper is not None and group and self.wiper.pending(group)
+            if not busy or "insufficient free space" not in str(exc):
+                raise
+        # Space being wiped is still allocated: wait for it rather than fail the lease.
+        log.info("waiting for %d wipe(s) in VG %s to free space", busy, group)
+        assert self.wiper is not None
+        self.wiper.wait(group, timeout=self.wiper.timeout)
+        return carver.create(spec.export_id, spec.size_gb)
+
+    def _export(self, rec: ExportRecord, key: str | None) -> str | None:
+        ns = Namespace(rec.device_path, buffered_io=rec.buffered_io)
+        return self.driver.export(rec.nqn, ns, rec.hostnqn, allow_any_host=self.allow_any_host,
+                                  dhchap_key=key, port=self._port_of(rec.disk_index))  # fmt: skip
+
+    def _port_of(self, disk_index: int) -> TargetPort:
+        disks = self.node.disks
+        if 0 <= disk_index < len(disks):
+            return port_for_disk(self.node, disks[disk_index])
+        return self.port
+
+    def _undo_create(
+        self, carver: Carver, spec: ExportSpec, path: str, exc: Exception, *, exported: bool
+    ) -> NoReturn:
+        try:
+            if exported:  # an export nobody can find again after a restart must not stay
+                self.driver.unexport(spec.nqn)
+            carver.remove(spec.export_id)  # never written to by a tenant: no wipe needed
+        except BackendError as again:
+            raise BackendError(f"{exc}; freeing {path} failed too: {again}") from exc
+        raise exc
+
+    def connection(
+        self, nqn: str, key: str | None, port: TargetPort | None = None
+    ) -> dict[str, object]:
+        """What the client needs to connect (the secret goes to the job's owner only)."""
+        p = port or self.port
+        conn: dict[str, object] = {"type": "nvme", "nqn": nqn, "trtype": p.trtype,
+                                   "traddr": p.traddr, "trsvcid": p.trsvcid}  # fmt: skip
+        if key:
+            conn["dhchap_secret"] = key
+        if self.ctrl_loss_tmo is not None:
+            conn["ctrl_loss_tmo"] = int(self.ctrl_loss_tmo)
+        return conn
 
     def delete(self, export_id: str) -> None:
-        """Unexport (port link, namespace, host ACL, subsystem, host) then free the space."""
+        """Unexport (port link, namespace, host ACL, subsystem, host), then wipe and free."""
         try:
             nqn = self.nqn_for(export_id)
         except ValueError as exc:
             raise BackendError(str(exc)) from exc
         paths = self.driver.unexport(nqn)
+        self.book.drop(export_id)
         for carver in self._carvers_holding(export_id, paths):
-            carver.remove(export_id)
+            self._free(carver, export_id)
         log.info("deleted export %s", export_id)
+
+    def _free(self, carver: Carver, export_id: str) -> None:
+        if self.wiper is None or not isinstance(carver, LvmCarver):
+            carver.remove(export_id)  # files: unlinked, and a new file is sparse (reads zeroes)
+            return
+        if export_id not in carver.list_ids():
+            return
+        device = carver.activate(export_id)
+        self.wiper.submit(WipeJob(carver.vg, device, lambda: carver.remove(export_id)))
 
     def _carvers_holding(self, export_id: str, paths: list[str]) -> list[Carver]:
         unique = self._unique_carvers()
@@ -191,7 +281,9 @@ class NvmeofBackend:
 
     def _unique_carvers(self) -> list[Carver]:
         seen, out = set(), []
-        for c in self.carvers:
+        for i, c in enumerate(self.carvers):
+            if i in self.disabled:
+                continue
             key = (c.kind, c.path_for("x"))
             if key not in seen:
                 seen.add(key)
@@ -209,3 +301,13 @@ class NvmeofBackend:
         for carver in self._unique_carvers():
             ids.update(carver.list_ids())
         return sorted(i for i in ids if i and is_export_id(i))
+
+    def restore(self, hold: set[str]) -> list[str]:
+        """Re-export held exports whose subsystem is gone (see reexport.restore)."""
+        from storalloc.server.backends.reexport import restore
+
+        return restore(self, hold)
+
+    def clean_stale_hosts(self) -> list[str]:
+        """Remove nvmet host entries that no subsystem allows (crash leftovers)."""
+        return self.driver.clean_stale_hosts()

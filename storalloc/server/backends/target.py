@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 log = logging.getLogger("storalloc.server.backends")
 
@@ -32,6 +32,26 @@ class Namespace:
     buffered_io: bool = False
 
 
+def port_from_node(node: Any) -> TargetPort:
+    """The nvmet port of a NodeConfig-like object (ipv4 + transport{trtype,trsvcid,adrfam})."""
+    t = getattr(node, "transport", None)
+    return TargetPort(
+        trtype=str(getattr(t, "trtype", None) or "tcp"),
+        adrfam=str(getattr(t, "adrfam", None) or "ipv4"),
+        traddr=str(getattr(node, "ipv4", None) or "127.0.0.1"),
+        trsvcid=str(getattr(t, "trsvcid", None) or 4420),
+    )
+
+
+def port_for_disk(node: Any, disk: Any) -> TargetPort:
+    """The node's port, with the disk's own `traddr` / `trsvcid` if it has them (e.g. one
+    NIC per disk, or one port per disk so that a port maps to a failure domain)."""
+    base = port_from_node(node)
+    traddr = getattr(disk, "traddr", None) or base.traddr
+    trsvcid = getattr(disk, "trsvcid", None) or base.trsvcid
+    return replace(base, traddr=str(traddr), trsvcid=str(trsvcid))
+
+
 class TargetDriver(Protocol):
     """Creates and removes NVMe-oF subsystems on the local kernel target (nvmet)."""
 
@@ -41,10 +61,20 @@ class TargetDriver(Protocol):
         """Raise BackendError naming the fix if the driver cannot work here."""
         ...
 
-    def export(self, nqn: str, ns: Namespace, hostnqn: str | None, *, allow_any_host: bool) -> None:
+    def export(
+        self,
+        nqn: str,
+        ns: Namespace,
+        hostnqn: str | None,
+        *,
+        allow_any_host: bool,
+        dhchap_key: str | None = None,
+        port: TargetPort | None = None,
+    ) -> str | None:
         """Create subsystem `nqn` with `ns`, restricted to `hostnqn`, linked to the port.
 
-        Leaves nothing behind on failure.
+        With `dhchap_key` the host must authenticate; returns the key in force. `port`
+        (default: the driver's) is where it listens. Leaves nothing behind on failure.
         """
         ...
 
@@ -54,6 +84,14 @@ class TargetDriver(Protocol):
 
     def list_nqns(self) -> list[str]:
         """NQNs of all subsystems currently configured."""
+        ...
+
+    def supports_dhchap(self) -> bool:
+        """True if the kernel target can authenticate hosts (DH-HMAC-CHAP)."""
+        ...
+
+    def clean_stale_hosts(self) -> list[str]:
+        """Remove host entries that no subsystem allows; return their NQNs."""
         ...
 
 
