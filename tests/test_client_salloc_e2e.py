@@ -94,7 +94,7 @@ def test_failed_attach_releases_what_was_granted(site):
     result = run_client(clients, "-s", "10", "-t", "60", "--attach", "--hostnqn",
                         "nqn.2014-08.org.nvmexpress:uuid:1", "--", "true")  # fmt: skip
     assert result.returncode == 1
-    assert "storalloc: error: job 0: connection info has no 'trtype'" in result.stderr
+    assert "storalloc: error: job 0: part 0: connection info has no 'trtype'" in result.stderr
     assert job(clients, 0)["state"] == "CANCELLED"
 
 
