@@ -18,6 +18,12 @@ STRATEGIES: dict[str, str] = {
 }
 
 
+BACKENDS: dict[str, str] = {
+    "simulate": "storalloc.server.backends.simulate:SimulatedBackend",
+    "nvmeof": "storalloc.server.backends.nvmeof:NvmeofBackend",
+}
+
+
 class PluginError(Exception):
     """A plug-in name or dotted path that cannot be loaded."""
 

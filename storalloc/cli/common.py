@@ -81,6 +81,11 @@ def setup_logging(verbose: int, quiet: bool = False, default: int = logging.WARN
     err.setFormatter(_Formatter(_colours(sys.stderr)))
     root.addHandler(out)
     root.addHandler(err)
+    # The audit trail has its own file (setup_audit); until then it says nothing, so a
+    # terminal shows the seed's lines only.
+    audit = logging.getLogger("storalloc.audit")
+    audit.handlers[:] = [logging.NullHandler()]
+    audit.propagate = False
 
 
 def setup_audit(path: str) -> None:

@@ -16,6 +16,7 @@ from storalloc.cli.common import (
     error,
     install_stop_handlers,
     prog_name,
+    setup_audit,
     setup_logging,
 )
 from storalloc.cli.trust import SERVER_KEY, gen_keys, server_security
@@ -26,6 +27,7 @@ from storalloc.config.loader import (
     load_system,
     select_node,
 )
+from storalloc.config.paths import default_state_dir
 from storalloc.wire.keys import SecurityError
 from storalloc.wire.transport import HandshakeRefused
 
@@ -83,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.verbose, args.quiet)
+    try:
+        setup_audit(str(default_state_dir() / "server" / "audit.log"))
+    except OSError as exc:
+        error(PROG, f"cannot write the audit log: {exc}")
+        return EXIT_FAILED
     if args.gen_keys:
         return _gen_keys(args.gen_keys)
     if not args.system:

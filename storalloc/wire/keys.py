@@ -79,9 +79,10 @@ def load_keys(directory: str | os.PathLike[str], name: str, create: bool = False
     if create and not secret_path.exists():
         try:
             generate_keys(secret_path.parent, name)
-            # A warning, not info: a new identity appearing must be seen (were the old
-            # keys lost, allow-lists and pinned node names now refuse this host).
-            log.warning("created a new CURVE key pair: %s", secret_path)
+            # A warning in the audit trail: a new identity appearing must be on record
+            # (were the old keys lost, allow-lists and pinned names now refuse this host).
+            logging.getLogger("storalloc.audit").warning("created a new CURVE key pair: %s",
+                                                         secret_path)
         except SecurityError:
             if not secret_path.exists():
                 raise

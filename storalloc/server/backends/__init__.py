@@ -39,23 +39,20 @@ def build_backend(
     emit: Callable[[str], None] = print,
     configfs_root: str = DEFAULT_ROOT,
 ) -> Backend:
-    """The backend a server should use: simulated, dry-run (prints commands) or real.
+    """The backend a server should use, by name through the same registry as strategies
+    (storalloc.registry.BACKENDS): `simulate`, or `nvmeof` (real, or dry-run printing its
+    commands).
 
     `server_cfg` is a ServerConfig-like object (name, driver, allow_any_host, nqn_prefix,
     command_timeout), `node` a NodeConfig-like one (hostname, ipv4, transport, disks);
     `driver` overrides `server_cfg.driver` (the server's --driver flag).
     """
-    hostname = node.hostname  # NQNs are <prefix>:<hostname>:<export id>, see make_nqn
-    prefix = getattr(server_cfg, "nqn_prefix", None) or DEFAULT_NQN_PREFIX
-    if simulate:
-        from storalloc.server.backends.simulate import SimulatedBackend
+    from storalloc import registry
 
-        return SimulatedBackend(hostname, prefix, emit=emit)
-    from storalloc.server.backends.nvmeof import NvmeofBackend
-
-    return NvmeofBackend.from_config(
-        server_cfg, node, dry_run=dry_run, driver=driver, emit=emit, configfs_root=configfs_root
-    )
+    name = "simulate" if simulate else getattr(server_cfg, "backend", "nvmeof")
+    cls = registry.load(registry.BACKENDS, name, kind="backend")
+    return cls.from_config(server_cfg, node, dry_run=dry_run, driver=driver, emit=emit,
+                           configfs_root=configfs_root)  # fmt: skip
 
 
 def reset(backend: Backend) -> list[str]:

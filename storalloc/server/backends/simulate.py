@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from storalloc.server.backends.base import (
     DEFAULT_NQN_PREFIX,
@@ -27,6 +28,14 @@ class SimulatedBackend:
         self.nqn_prefix = validate_nqn_prefix(nqn_prefix)
         self.emit = emit
         self._exports: dict[str, str] = {}
+
+    @classmethod
+    def from_config(cls, server_cfg: Any, node: Any, *, emit: Callable[[str], None] = print,
+                    **_real_only: Any) -> SimulatedBackend:  # fmt: skip
+        """As every backend is built (storalloc.registry.BACKENDS); the options of real
+        backends (dry_run, driver, configfs_root) do not apply."""
+        prefix = getattr(server_cfg, "nqn_prefix", None) or DEFAULT_NQN_PREFIX
+        return cls(node.hostname, prefix, emit=emit)
 
     def create(self, spec: ExportSpec) -> dict[str, object]:
         """Remember the export and return `{"type": "nvme", "nqn": ...}`; prints nothing."""
