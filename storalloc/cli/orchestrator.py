@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             report_builder=build_report, security=security,
             reply_queue=cfg.reply_queue, warn_before=cfg.lease_warning,
             max_setup_attempts=cfg.max_setup_attempts,
-            setup_retry_backoff=cfg.setup_retry_backoff, metrics=metrics, store=store,
+            retry_backoff=cfg.setup_retry_backoff, metrics=metrics, store=store,
         )  # fmt: skip
     except (StoreError, zmq.ZMQError) as exc:  # unusable database; address in use
         security.stop()

@@ -62,20 +62,13 @@ class Scheduler(Actions, Membership, Queries):
         on_finish: Callable[[Job], None] | None = None,
         on_placed: Callable[[Job], None] | None = None,
     ) -> None:
-        self.cluster = cluster
-        self.strategy = strategy
-        self.clock = clock
-        self.timers = timers
+        self.cluster, self.strategy, self.clock, self.timers = cluster, strategy, clock, timers
         self.emit = emit
-        self.block_size = block_size
-        self.admins = admins
-        self.max_request_gb = max_request_gb
+        self.block_size, self.admins, self.max_request_gb = block_size, admins, max_request_gb
         self.max_setup_attempts = max_setup_attempts
-        self.retry_backoff = retry_backoff
-        self.retry_backoff_max = retry_backoff_max
+        self.retry_backoff, self.retry_backoff_max = retry_backoff, retry_backoff_max
         self.warn_before = warn_before
-        self.on_finish = on_finish
-        self.on_placed = on_placed
+        self.on_finish, self.on_placed = on_finish, on_placed
         self.jobs: dict[int, Job] = {}  # active jobs
         self.history: dict[int, Job] = {}  # the latest ended jobs, for --show
         self.history_size = history
@@ -116,20 +109,24 @@ class Scheduler(Actions, Membership, Queries):
             immediate=immediate, trace_id=trace_id, quiet=quiet,
         ))  # fmt: skip
         self._notice(job, f"Pending job allocation {job.id}")
-        count = part_count(size, stripes, self.block_size)
+        if self._admit(job, stripes):
+            self._notice(job, f"job {job.id} queued and waiting for resources")
+            if immediate is not None:
+                deadline = job.submit + immediate
+                job.timers.append(self.timers.schedule(deadline, self._on_immediate, job))
+            self._do_replan(job, {})
+        return job
+
+    def _admit(self, job: Job, stripes: int) -> bool:
+        """Split the job into parts, or refuse it when it can never fit this site."""
+        count = part_count(job.size, stripes, self.block_size)
         if count <= MAX_PARTS:  # else refused below, without building them
-            job.parts = split_parts(size, stripes, self.block_size)
+            job.parts = split_parts(job.size, stripes, self.block_size)
             job.reset_parts()
-        refusal = never_fits(size, count, self.cluster.capacities(), self.max_request_gb)
+        refusal = never_fits(job.size, count, self.cluster.capacities(), self.max_request_gb)
         if refusal:
             self._fire(job, Ev.NEVER_FITS, code=refusal[0], reason=refusal[1])
-            return job
-        self._notice(job, f"job {job.id} queued and waiting for resources")
-        if immediate is not None:
-            deadline = job.submit + immediate
-            job.timers.append(self.timers.schedule(deadline, self._on_immediate, job))
-        self._do_replan(job, {})
-        return job
+        return refusal is None
 
     def _enqueue(self, job: Job) -> Job:
         self.next_id += 1

@@ -16,26 +16,27 @@ from typing import Any
 import zmq
 
 from storalloc.core.clock import Clock, LiveClock, VirtualClock
-from storalloc.core.cluster import Cluster, build_node
+from storalloc.core.cluster import Cluster
 from storalloc.core.events import Event, JobChanged, NodeJoined, PartRequested
 from storalloc.core.jobs import Job
-from storalloc.core.scheduler import Scheduler, SchedulerError
+from storalloc.core.scheduler import Scheduler
 from storalloc.core.timers import TimerQueue
-from storalloc.core.virtual import drain
+from storalloc.orchestrator.client_desk import ClientDesk
 from storalloc.orchestrator.recovery import StoreArchive, node_record, recover
+from storalloc.orchestrator.server_desk import ServerDesk
 from storalloc.orchestrator.store import Store
 from storalloc.orchestrator.timeline import Bar, NodeRows, render_timeline, terminal_columns
 from storalloc.orchestrator.wire_adapter import WireAdapter
-from storalloc.sim.replay import InstantServers, ReplayOrderError, submit_at
+from storalloc.sim.replay import InstantServers
 from storalloc.strategies.base import Strategy
 from storalloc.wire import protocol as p
-from storalloc.wire.security import CredentialError, NodeKeys, OrchestratorSecurity, peer_key
+from storalloc.wire.security import NodeKeys, OrchestratorSecurity, peer_key
 from storalloc.wire.transport import Router, drain_fd
 
 log = logging.getLogger(__name__)
 
 
-class Orchestrator:
+class Orchestrator(ClientDesk, ServerDesk):
     """Serve clients and storage servers until `stop()`."""
 
     def __init__(
@@ -44,31 +45,21 @@ class Orchestrator:
         client_endpoint: str,
         server_endpoint: str,
         strategy: Strategy,
-        block_size: float = 0.0,
-        admins: frozenset[str] = frozenset({"root"}),
         heartbeat_interval: float = 5.0,
         heartbeat_timeout: float = 15.0,
-        max_request_gb: float = float("inf"),
         simulate: bool = False,
         report_builder: Callable[[Scheduler, list[Job]], dict] | None = None,
         store: Store | None = None,
-        warn_before: float = 0.0,
-        max_setup_attempts: int = 3,
-        setup_retry_backoff: float = 5.0,
         context: zmq.Context | None = None,
         security: OrchestratorSecurity | None = None,
         reply_queue: int = 10_000,
         metrics: Any = None,  # storalloc.orchestrator.metrics.Metrics, optional
+        **core: Any,  # the Scheduler's own options: block_size, admins, warn_before, ...
     ) -> None:
         self.ctx = context or zmq.Context.instance()
         self.security = security
         self._peer: str | None = None  # CURVE key of the peer whose message is in hand
-        if security is not None:
-            security.start(self.ctx)
-        self.clients = Router(self.ctx, client_endpoint, reply_queue=reply_queue,
-                              curve=security.client_curve if security else None)
-        self.servers = Router(self.ctx, server_endpoint, reply_queue=reply_queue,
-                              curve=security.server_curve if security else None)
+        self._open_sockets(client_endpoint, server_endpoint, reply_queue)
         self.simulate = simulate
         self.instance = uuid.uuid4().hex  # tells waiting clients that this is a new start
         self.clock: Clock = VirtualClock() if simulate else LiveClock()
@@ -82,11 +73,9 @@ class Orchestrator:
         self.scheduler = Scheduler(
             Cluster(), strategy, self.clock, self.timers,
             self._emit_simulated if simulate else self.wire,
-            block_size=block_size, admins=admins, max_request_gb=max_request_gb,
-            warn_before=warn_before, max_setup_attempts=max_setup_attempts,
-            retry_backoff=setup_retry_backoff,
             on_finish=self.finished.append if simulate else None,
             on_placed=self._draw if log.isEnabledFor(logging.DEBUG) else None,
+            **core,
         )  # fmt: skip
         self.instant.scheduler = self.scheduler
         self.report_builder = report_builder
@@ -98,15 +87,29 @@ class Orchestrator:
         self._next_liveness = time.monotonic() + heartbeat_interval
         self._liveness_period = heartbeat_interval
         self._stop = False
+        self._attach_store(store)
+
+    def _open_sockets(self, client_endpoint: str, server_endpoint: str, queue: int) -> None:
+        security = self.security
+        if security is not None:
+            security.start(self.ctx)
+        self.clients = Router(self.ctx, client_endpoint, reply_queue=queue,
+                              curve=security.client_curve if security else None)
+        self.servers = Router(self.ctx, server_endpoint, reply_queue=queue,
+                              curve=security.server_curve if security else None)
+
+    def _attach_store(self, store: Store | None) -> None:
+        """Come back from the store, and keep it up to date from now on."""
         self.store = store
         self._saved_next_id = -1
-        if store is not None:
-            self.wire.listeners.append(self._remember)
-            self.scheduler.archive = StoreArchive(store)
-            if security is not None:  # names stay bound to their keys across restarts
-                security.node_keys = NodeKeys(store.node_key)
-            recover(self.scheduler, store.load())
-            self._saved_next_id = self.scheduler.next_id
+        if store is None:
+            return
+        self.wire.listeners.append(self._remember)
+        self.scheduler.archive = StoreArchive(store)
+        if self.security is not None:  # names stay bound to their keys across restarts
+            self.security.node_keys = NodeKeys(store.node_key)
+        recover(self.scheduler, store.load())
+        self._saved_next_id = self.scheduler.next_id
 
     def _remember(self, event: Event) -> None:
         """What the store must keep: every job change, every node that registers."""
@@ -224,167 +227,6 @@ class Orchestrator:
                     self.scheduler.node_down(node)
 
     # --- clients -----------------------------------------------------------------------
-
-    @staticmethod
-    def _decode(router: Router, address: bytes, frames: list[bytes], peer: str) -> p.Message | None:
-        """The message, or None after answering `error` (the loop goes on serving)."""
-        try:
-            return p.decode(frames)
-        except p.ProtocolError as exc:
-            log.warning("%s %s sent a bad message: %s", peer, address.hex(), exc)
-            router.send(address, p.Error(code=exc.code, message=str(exc)))
-            return None
-
-    def _on_client(self, address: bytes, frames: list[bytes]) -> None:
-        began = time.perf_counter()
-        msg = self._decode(self.clients, address, frames, "client")
-        if msg is None:
-            return
-        request_id = getattr(msg, "request_id", None)
-        if isinstance(msg, p.Ping):  # liveness only: no state, no dispatch
-            self.clients.send(address, p.Pong(request_id=msg.request_id, instance=self.instance))
-            return
-        if self.security is not None:
-            try:
-                msg = self.security.identify(msg)  # the user comes from MUNGE, not the message
-            except CredentialError as exc:
-                log.warning("client %s refused: %s", address.hex(), exc)
-                self.clients.send(address, p.Error(code=exc.code, message=str(exc),
-                                                   request_id=request_id))
-                return
-        try:
-            reply = self._serve_client(address, msg)
-        except SchedulerError as exc:
-            reply = p.Error(code=exc.code, message=str(exc), request_id=request_id)
-        if reply is not None:
-            self.clients.send(address, reply)
-        if self.metrics is not None:
-            self.metrics.request_answered(time.perf_counter() - began)
-
-    def _serve_client(self, address: bytes, msg: p.Message) -> p.Message | None:
-        s = self.scheduler
-        match msg:
-            case p.AllocRequest():
-                s.submit(
-                    user=msg.user, size=msg.size_gb, duration=msg.duration_s, begin=msg.begin,
-                    stripes=msg.stripes, immediate=msg.immediate, hostnqn=msg.hostnqn,
-                    client=address, request_id=msg.request_id,
-                )  # fmt: skip
-                return None
-            case p.Release() | p.Cancel():
-                return p.Done(request_id=msg.request_id, text=s.release(msg.job_id, msg.user))
-            case p.ListJobs():
-                return p.JobList(request_id=msg.request_id, jobs=s.listing(), now=s.clock.now())
-            case p.ShowJob():
-                job = s.show(msg.job_id, msg.user)
-                return p.JobInfo(request_id=msg.request_id, job=job, now=s.clock.now())
-            case p.DrainNode():
-                text = s.drain(msg.node, msg.user, msg.drain)
-                self._save_node(s.node_ref(msg.node))
-                return p.Done(request_id=msg.request_id, text=text)
-            case p.ListNodes():
-                return p.NodeList(
-                    request_id=msg.request_id, nodes=s.nodes_info(), simulate=self.simulate,
-                    submitted=s.next_id, now=s.clock.now(),
-                )
-            case p.RemoveNode():
-                return self._remove_node(msg)
-            case p.TraceSubmit():
-                return self._trace_submit(msg)
-            case p.TraceEnd():
-                return self._trace_end(msg)
-        return p.Error(
-            code="unexpected", message=f"{msg.kind} is not a client request",
-            request_id=getattr(msg, "request_id", None),
-        )  # fmt: skip
-
-    def _remove_node(self, msg: p.RemoveNode) -> p.Message:
-        s = self.scheduler
-        name = s.cluster.nodes[s.node_ref(msg.node)].name
-        text = s.remove_node(msg.node, msg.user)
-        if self.security is not None:
-            self.security.node_keys.forget(name)
-        if self.store is not None:
-            self.store.node_removed(name)
-        return p.Done(request_id=msg.request_id, text=text)
-
-    def _trace_submit(self, msg: p.TraceSubmit) -> p.Message:
-        if not isinstance(self.clock, VirtualClock):
-            raise SchedulerError("not_simulating", "trace replay needs orchestrator --simulate")
-        try:
-            job = submit_at(
-                self.scheduler, self.clock, self.timers, trace_id=msg.trace_id,
-                user=msg.user, submit=msg.submit, size=msg.size_gb, duration=msg.duration_s,
-                begin=msg.begin, request_id=msg.request_id,
-            )  # fmt: skip
-        except ReplayOrderError as exc:
-            raise SchedulerError("bad_order", str(exc)) from None
-        return p.TraceAck(request_id=msg.request_id, job_id=job.id)
-
-    def _trace_end(self, msg: p.TraceEnd) -> p.Message:
-        if not isinstance(self.clock, VirtualClock):
-            raise SchedulerError("not_simulating", "trace replay needs orchestrator --simulate")
-        drain(self.clock, self.timers)
-        report = self.report_builder(self.scheduler, self.finished) if self.report_builder else {}
-        return p.Report(request_id=msg.request_id, report=report)
-
-    # --- servers -----------------------------------------------------------------------
-
-    def _on_server(self, address: bytes, frames: list[bytes]) -> None:
-        if address in self.servers.dropped:
-            return  # it stopped reading; it is heard again once it reconnects
-        msg = self._decode(self.servers, address, frames, "server")
-        if msg is None:
-            return
-        node = self.wire.node_of_address.get(address)
-        if node is not None:
-            self.last_seen[node] = time.monotonic()
-        match msg:
-            case p.Register() if (refused := self._name_refused(msg.name, address)) is not None:
-                log.warning("server %s refused: %s", address.hex(), refused[1])
-                self.servers.send(address, p.Error(code=refused[0], message=refused[1]))
-            case p.Register():
-                joining = build_node(msg.name, msg.hostname, msg.network_bw, msg.disks)
-                index = self.scheduler.admit_node(joining)
-                self.wire.bind(index, address)
-                self.last_seen[index] = time.monotonic()
-                self.scheduler.node_joined(index, msg.exports)
-            case _ if node is None or not self.scheduler.cluster.nodes[node].up:
-                self.servers.send(address, p.Reregister(reason="unknown or expired server"))
-            case p.Heartbeat():
-                pass
-            case p.Allocated():
-                if not self.scheduler.part_ready(
-                    msg.job_id, msg.part, msg.attempt, node, msg.export_id, msg.connection
-                ):
-                    self.servers.send(
-                        address,
-                        p.Deallocate(job_id=msg.job_id, part=msg.part, export_id=msg.export_id),
-                    )
-            case p.AllocFailed():
-                if self.metrics is not None:
-                    self.metrics.setup_failed()
-                self.scheduler.part_failed(msg.job_id, msg.part, msg.attempt, node, msg.reason)
-            case _:
-                self.servers.send(
-                    address, p.Error(code="unexpected", message=f"{msg.kind} is not for servers")
-                )
-
-    def _name_refused(self, name: str, address: bytes) -> tuple[str, str] | None:
-        """(code, reason) when the peer in hand may not register `name`, else None: another
-        key holds the name, or another live connection does (two servers, one name)."""
-        if self.security is not None:
-            refusal = self.security.node_keys.check(name, self._peer)
-            if refusal is not None:
-                return "name_taken", refusal
-        known = self.scheduler.cluster.node_index(name)
-        if known is None or known not in self.last_seen:
-            return None
-        holder = self.wire.node_address.get(known)
-        if holder is None or holder == address:
-            return None
-        return "name_in_use", (f"node name {name!r} is in use by a live server; this one is "
-                               f"refused until that one stops or times out")  # fmt: skip
 
     # --- debug drawing -----------------------------------------------------------------
 
