@@ -38,7 +38,9 @@ def mean_duration(shape: WorkloadShape) -> float:
     return total + below * shape.min_duration + above * shape.max_duration
 
 
-def trace(requests: int, live: int, seed: int = 1, shape: WorkloadShape = SMALL) -> list[TraceRecord]:
+def trace(
+    requests: int, live: int, seed: int = 1, shape: WorkloadShape = SMALL
+) -> list[TraceRecord]:
     """`requests` records with about `live` leases alive at once in the steady state."""
     return generate(requests, seed=seed, mean_interarrival=mean_duration(shape) / live,
                     shape=shape)  # fmt: skip

@@ -213,9 +213,9 @@ class SmallBlockMachine(DiskUsageMachine):
         assert u._first == [block[0] for block in u._t]
         assert all(0 < len(block) <= 4 for block in u._t)
         for k in range(len(u._t)):
-            assert u._top[k] == pytest.approx(max(u._u[k]) + u._lu[k], abs=1e-9)
-            assert u._cmin[k] == min(u._c[k]) + u._lc[k]
-            assert u._cmin[k] >= 0
+            assert u._bmax[k] == max(u._u[k])
+            assert u._bmin[k] == min(u._c[k])
+            assert u._bmin[k] + u._lc[k] >= 0
 
 
 TestSmallBlocksMatchModel = SmallBlockMachine.TestCase

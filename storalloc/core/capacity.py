@@ -101,7 +101,7 @@ class DiskUsage(BlockSteps):
     def peak_all(self) -> float:
         """Highest usage at any instant; cached, for the 'fits anywhere' fast path."""
         if self._peak_cache is None:
-            self._peak_cache = max(self._top, default=0.0)
+            self._peak_cache = super().peak_all()
         return self._peak_cache
 
     def overlap_count(self, start: float, end: float) -> int:

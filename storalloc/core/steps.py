@@ -4,7 +4,8 @@ blocks with lazy range-add and per-block aggregates.
 Breakpoint i starts segment i, which ends at breakpoint i + 1 (the last runs to infinity).
 Breakpoints are kept in consecutive blocks of at most `block` entries. A block stores its
 times, its values without its pending lazy adds, the lazy adds, and two aggregates kept
-exact (lazy included): the highest used value (`_top`) and the lowest count (`_cmin`).
+exact: the highest used value (`_bmax`) and the lowest count (`_bmin`), both without the
+lazy adds, so that a whole-block update changes the lazy adds only.
 
 An update or query touches at most two blocks entry by entry and reads or bumps the blocks
 in between through their aggregates, always with slice operations that run in C. A
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
+from operator import add
 
 #: Cleared to zero after a partial removal: float dust must not count as usage.
 DUST = 1e-9
@@ -26,7 +28,7 @@ INF = float("inf")
 class BlockSteps:
     """Used GB and counts over time, updated by range adds between existing breakpoints."""
 
-    __slots__ = ("_block", "_c", "_cmin", "_first", "_lc", "_lu", "_t", "_top", "_u")
+    __slots__ = ("_block", "_bmax", "_bmin", "_c", "_first", "_lc", "_lu", "_t", "_u")
 
     def __init__(self, block: int = 128) -> None:
         if block < 2:
@@ -38,14 +40,16 @@ class BlockSteps:
         self._c: list[list[int]] = []  # count, lazy add excluded
         self._lu: list[float] = []  # lazy adds of whole blocks
         self._lc: list[int] = []
-        self._top: list[float] = []  # max used of each block, lazy included
-        self._cmin: list[int] = []  # min count of each block, lazy included
+        # Highest used and lowest count of each block, lazy add excluded like the entries:
+        # a whole-block update then touches only the lazy add.
+        self._bmax: list[float] = []
+        self._bmin: list[int] = []
 
     # -- structure -------------------------------------------------------------------------
 
     def _refresh(self, k: int) -> None:
-        self._top[k] = max(self._u[k]) + self._lu[k]
-        self._cmin[k] = min(self._c[k]) + self._lc[k]
+        self._bmax[k] = max(self._u[k])
+        self._bmin[k] = min(self._c[k])
 
     def insert_breakpoint(self, t: float) -> None:
         """Split the segment holding t at t (t must not be a breakpoint yet)."""
@@ -61,8 +65,8 @@ class BlockSteps:
             self._u[0].insert(0, -self._lu[0])
             self._c[0].insert(0, -self._lc[0])
             first[0] = t
-            self._cmin[0] = 0
-            self._top[0] = max(self._top[0], 0.0)
+            self._bmax[0] = max(self._bmax[0], -self._lu[0])
+            self._bmin[0] = min(self._bmin[0], -self._lc[0])
         else:  # a copy of the segment it splits, in the same block: aggregates unchanged
             ts = self._t[k]
             i = bisect_right(ts, t)
@@ -100,13 +104,13 @@ class BlockSteps:
         self._c.insert(k, cs)
         self._lu.insert(k, lu)
         self._lc.insert(k, lc)
-        self._top.insert(k, 0.0)
-        self._cmin.insert(k, 0)
+        self._bmax.insert(k, 0.0)
+        self._bmin.insert(k, 0)
         self._refresh(k)
 
     def _drop_block(self, k: int) -> None:
         for column in (self._first, self._t, self._u, self._c, self._lu, self._lc,
-                       self._top, self._cmin):  # fmt: skip
+                       self._bmax, self._bmin):  # fmt: skip
             del column[k]
 
     def _split(self, k: int) -> None:
@@ -152,10 +156,8 @@ class BlockSteps:
         self._add_in(ka, ia, len(self._t[ka]), du, dc)
         if kb > ka + 1:  # whole blocks: their lazy adds and aggregates only
             lo, hi = ka + 1, kb
-            self._lu[lo:hi] = [x + du for x in self._lu[lo:hi]]
-            self._top[lo:hi] = [x + du for x in self._top[lo:hi]]
-            self._lc[lo:hi] = [x + dc for x in self._lc[lo:hi]]
-            self._cmin[lo:hi] = [x + dc for x in self._cmin[lo:hi]]
+            self._lu[lo:hi] = map(du.__add__, self._lu[lo:hi])
+            self._lc[lo:hi] = map(dc.__add__, self._lc[lo:hi])
         if ib:
             self._add_in(kb, 0, ib, du, dc)
 
@@ -163,8 +165,6 @@ class BlockSteps:
         if i == 0 and j == len(self._t[k]):
             self._lu[k] += du
             self._lc[k] += dc
-            self._top[k] += du
-            self._cmin[k] += dc
             return
         us, cs = self._u[k], self._c[k]
         if du < 0:  # a removal: what reads back as dust becomes exactly 0
@@ -209,7 +209,9 @@ class BlockSteps:
         us = self._u
         if ka == kb:
             return max(max(us[ka][ia:ib], default=-INF) + self._lu[ka], 0.0)
-        top = max(max(us[ka][ia:]) + self._lu[ka], max(self._top[ka + 1 : kb], default=0.0))
+        top = max(us[ka][ia:]) + self._lu[ka]
+        if kb > ka + 1:
+            top = max(top, max(map(add, self._bmax[ka + 1 : kb], self._lu[ka + 1 : kb])))
         if ib:
             top = max(top, max(us[kb][:ib]) + self._lu[kb])
         return max(top, 0.0)
@@ -227,11 +229,15 @@ class BlockSteps:
         ts, cs, lc = self._t[k], self._c[k], self._lc[k]
         if min(cs[i:j]) + lc > 0:  # busy throughout: one subtraction
             return min(self._seg_end(k, j - 1), end) - max(ts[i], start)
-        busy = 0.0
-        for x in range(i, j):
-            if cs[x] + lc > 0:
-                busy += min(self._seg_end(k, x), end) - max(ts[x], start)
-        return busy
+        froms = ts[i:j]
+        froms[0] = max(froms[0], start)
+        tos = ts[i + 1 : j + 1]
+        if len(tos) < j - i:  # the block's last segment ends where the next block begins
+            tos.append(self._seg_end(k, j - 1))
+        tos[-1] = min(tos[-1], end)
+        if lc:
+            return sum(b - a for a, b, c in zip(froms, tos, cs[i:j], strict=True) if c + lc > 0)
+        return sum(b - a for a, b, c in zip(froms, tos, cs[i:j], strict=True) if c)
 
     def busy_time(self, start: float, end: float) -> float:
         """Seconds of [start, end) during which the count is above zero."""
@@ -243,7 +249,7 @@ class BlockSteps:
             return self._busy_in(ka, ia, ib, start, end)
         busy = self._busy_in(ka, ia, len(self._t[ka]), start, end)
         if kb > ka + 1:
-            if min(self._cmin[ka + 1 : kb]) > 0:
+            if min(map(add, self._bmin[ka + 1 : kb], self._lc[ka + 1 : kb])) > 0:
                 busy += self._first[kb] - self._first[ka + 1]
             else:
                 for k in range(ka + 1, kb):
@@ -264,7 +270,7 @@ class BlockSteps:
                 continue
             us, lu = self._u[k], self._lu[k]
             if k not in (ka, kb):
-                if self._top[k] <= limit:
+                if self._bmax[k] + lu <= limit:
                     continue
             elif max(us[lo:hi]) + lu <= limit:
                 continue
@@ -273,6 +279,10 @@ class BlockSteps:
                 if us[x] + lu > limit and cs[x] + lc > 0:
                     return self._seg_end(k, x)
         return None
+
+    def peak_all(self) -> float:
+        """Highest usage at any instant."""
+        return max(max(map(add, self._bmax, self._lu), default=0.0), 0.0)
 
     def iter_times(self, t: float) -> Iterator[float]:
         """Breakpoints at or after t, in time order."""
