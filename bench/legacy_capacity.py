@@ -1,4 +1,5 @@
-"""Capacity and concurrency of one disk (or one node) over time, as step functions.
+"""BEFORE issue 11, kept for bench/bench_scale.py's "before" curve: capacity and
+concurrency of one disk (or one node) over time, as step functions.
 
 A reservation is an interval [start, end) holding `size` GB. The structure keeps the
 breakpoints where usage changes, and for every segment between two breakpoints the GB used
@@ -279,6 +280,10 @@ class DiskUsage:
     def reservations_end(self) -> float | None:
         """Latest breakpoint (end of the last reservation), or None when empty."""
         return self._times[-1] if self._times else None
+
+    # Added for the benchmark only: today's planner walks breakpoints lazily.
+    def iter_times(self, t: float):
+        return iter(self.breakpoints_from(t))
 
 
 def _busy(present: int) -> float:
