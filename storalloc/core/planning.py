@@ -33,6 +33,10 @@ class PlanView:
             return self._cluster.up_disks()
         return [d for d in self._cluster.up_disks() if d.key not in self._excluded]
 
+    def rooms(self) -> list[float] | None:
+        """Cluster.rooms() aligned with up_disks(), or None when disks are excluded."""
+        return None if self._excluded else self._cluster.rooms()
+
 
 def try_at(
     strategy: Strategy, job_id: int, parts: tuple[float, ...], view: PlanView,
