@@ -1,0 +1,95 @@
+"""Best-first search over nodes in order of their static bound, for the bandwidth
+strategies at site scale: a decision reads only the nodes that can still win.
+
+`best_first` (in `bandwidth`) starts from the list of every fitting disk, which costs one fit
+test per disk and one figure per node. Here nodes enter the search lazily, best static bound
+first (min(network_bw, best write_bw of its disks), which bounds every figure of the
+node): their disks are tested for fit, and their figure computed, only once their static
+bound could beat or tie the best item found so far. On a quiet site the first node decides;
+on a site where every disk is busy, every node's figure is needed and the cost is that of
+`best_first`.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from typing import Any
+
+from storalloc.core.cluster import Disk, Node
+from storalloc.strategies.bandwidth import DiskValue, NodeValue, _upper_rank, rank
+from storalloc.strategies.base import ClusterView, Decision
+
+#: (-rank(static bound), node index, the node's disks in the view), best first.
+NodeOrder = list[tuple[float, int, list[Disk]]]
+
+
+class OrderCache:
+    """The node order of the last view's disk list: `Cluster.up_disks()` returns the same
+    list object until a node joins or changes state, so the order is rebuilt only then."""
+
+    __slots__ = ("_disks", "_order")
+
+    def __init__(self) -> None:
+        self._disks: Sequence[Disk] | None = None
+        self._order: NodeOrder = []
+
+    def get(self, view: ClusterView) -> NodeOrder:
+        disks = view.up_disks()
+        if disks is not self._disks:
+            self._order = node_order(view.nodes, disks)
+            self._disks = disks
+        return self._order
+
+
+def node_order(nodes: Sequence[Node], disks: Sequence[Disk]) -> NodeOrder:
+    groups: dict[int, list[Disk]] = {}
+    for disk in disks:
+        groups.setdefault(disk.node, []).append(disk)
+    order = [
+        (-_upper_rank(min(nodes[i].network_bw, max(d.write_bw for d in members))), i, members)
+        for i, members in groups.items()
+    ]
+    order.sort(key=lambda item: item[:2])
+    return order
+
+
+def lazy_best(
+    order: NodeOrder,
+    nodes: Sequence[Node],
+    decision: Decision,
+    size: float,
+    node_value: NodeValue,
+    disk_upper: DiskValue,
+    disk_exact: DiskValue,
+) -> Disk | None:
+    """The disk `best_first` would return among the disks of `order` where `size` fits,
+    with the same contract for the three figures, reading nodes lazily."""
+    heap: list[tuple[float, int, int, int, Any]] = []
+    pos, count = 0, len(order)
+    while True:
+        # Admit every node whose static key could come before the best pending item.
+        while pos < count and (not heap or order[pos][:2] < heap[0][:2]):
+            _, index, members = order[pos]
+            pos += 1
+            fitting = [d for d in members if decision.fits(d, size)]
+            if fitting:
+                top = min(nodes[index].network_bw, max(d.write_bw for d in fitting))
+                heapq.heappush(heap, (-_upper_rank(top), index, -1, 0, fitting))
+        if not heap:
+            return None
+        _, node, slot, stage, payload = heapq.heappop(heap)
+        if stage == 3:
+            return payload
+        if stage == 0:
+            value = node_value(nodes[node])
+            top = min(value, max(d.write_bw for d in payload))
+            heapq.heappush(heap, (-_upper_rank(top), node, -1, 1, (payload, value)))
+        elif stage == 1:
+            members, value = payload
+            for disk in members:
+                upper = disk_upper(disk, value)
+                heapq.heappush(heap, (-_upper_rank(upper), node, disk.index, 2, (disk, value)))
+        else:
+            disk, value = payload
+            heapq.heappush(heap, (-rank(disk_exact(disk, value)), node, slot, 3, disk))
