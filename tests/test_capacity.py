@@ -245,6 +245,11 @@ def test_random_sequences_with_small_blocks_match_the_model(block: int) -> None:
         assert usage.share_integral(a, b) == pytest.approx(model.share_integral(a, b), abs=1e-9)
         assert usage.earliest_fit(3.0, b - a, a, 10.0) == model.earliest_fit(3.0, b - a, a, 10.0)
         assert usage.used_at(a) == pytest.approx(model.used_at(a), abs=1e-9)
+        until = usage.busy_until(a)
+        assert model.count_at(until) == 0 and model.busy_time(a, until) == until - a
+        count, busy = usage.load(a, b)  # twice: the second may come from the busy-run cache
+        assert usage.load(a, b) == (count, busy)
+        assert busy == pytest.approx(model.busy_time(a, b), abs=1e-9)
 
 
 def test_block_size_below_two_is_refused() -> None:

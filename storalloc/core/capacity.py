@@ -36,7 +36,7 @@ INF = float("inf")
 class DiskUsage(BlockSteps):
     """Used GB and number of reservations over time on one disk (or node)."""
 
-    __slots__ = ("_ends", "_peak_cache", "_refs", "_starts")
+    __slots__ = ("_busy_run", "_ends", "_peak_cache", "_refs", "_starts")
 
     def __init__(self, block: int = 128) -> None:
         super().__init__(block)
@@ -44,6 +44,9 @@ class DiskUsage(BlockSteps):
         self._starts: list[float] = []  # sorted starts, for O(log n) overlap counts
         self._ends: list[float] = []
         self._peak_cache: float | None = 0.0
+        # [a, b) known to hold a reservation at every instant. An add keeps it true, a
+        # remove forgets it. A busy node answers the bandwidth strategies' load() from it.
+        self._busy_run = (INF, -INF)
 
     def __len__(self) -> int:
         return len(self._starts)
@@ -74,6 +77,7 @@ class DiskUsage(BlockSteps):
         del self._starts[si]
         del self._ends[ei]
         self.range_add(start, end, -size, -1)
+        self._busy_run = (INF, -INF)
         self._unedge(end)
         self._unedge(start)
         self._peak_cache = None
@@ -114,6 +118,13 @@ class DiskUsage(BlockSteps):
         count = bisect_left(self._starts, end) - bisect_right(self._ends, start)
         if count <= 0:
             return 0, 0.0
+        a, b = self._busy_run
+        if a <= start and end <= b:
+            return count, end - start
+        until = self.busy_until(start)
+        if until >= end:
+            self._busy_run = (start, until)
+            return count, end - start
         return count, self.busy_time(start, end)
 
     def share_integral(self, start: float, end: float) -> float:

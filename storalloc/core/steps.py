@@ -256,6 +256,23 @@ class BlockSteps:
                     busy += self._busy_in(k, 0, len(self._t[k]), start, end)
         return busy + self._busy_in(kb, 0, ib, start, end)
 
+    def busy_until(self, t: float) -> float:
+        """The first instant >= t at which the count is zero (t itself if it is)."""
+        first = self._first
+        k = bisect_right(first, t) - 1
+        if k < 0:
+            return t
+        i = bisect_right(self._t[k], t) - 1
+        cs, lc = self._c[k], self._lc[k]
+        if min(cs[i:]) + lc > 0:  # busy to the end of this block: find the next idle block
+            bmin, lcs = self._bmin, self._lc
+            k = next((j for j in range(k + 1, len(first)) if bmin[j] + lcs[j] <= 0), -1)
+            if k < 0:  # cannot happen: the last segment is always empty
+                return INF
+            i, cs, lc = 0, self._c[k], self._lc[k]
+        x = next(x for x in range(i, len(cs)) if cs[x] + lc <= 0)
+        return max(self._t[k][x], t)
+
     def last_above(self, start: float, end: float, limit: float) -> float | None:
         """End of the last segment meeting [start, end) whose used value is above `limit`
         while something is present, or None when there is none."""

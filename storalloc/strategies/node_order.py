@@ -4,10 +4,10 @@ strategies at site scale: a decision reads only the nodes that can still win.
 `best_first` (in `bandwidth`) starts from the list of every fitting disk, which costs one fit
 test per disk and one figure per node. Here nodes enter the search lazily, best static bound
 first (min(network_bw, best write_bw of its disks), which bounds every figure of the
-node): their disks are tested for fit, and their figure computed, only once their static
-bound could beat or tie the best item found so far. On a quiet site the first node decides;
-on a site where every disk is busy, every node's figure is needed and the cost is that of
-`best_first`.
+node): a node's figure is computed only once its static bound could beat or tie the best
+item found so far, and its disks are tested for fit only once that figure could. On a
+quiet site the first node decides; where every node is busy during the window, every
+node's figure is needed (still no fit test or figure for the disks of nodes that lose).
 """
 
 from __future__ import annotations
@@ -70,26 +70,24 @@ def lazy_best(
     while True:
         # Admit every node whose static key could come before the best pending item.
         while pos < count and (not heap or order[pos][:2] < heap[0][:2]):
-            _, index, members = order[pos]
+            key, index, members = order[pos]
             pos += 1
-            fitting = [d for d in members if decision.fits(d, size)]
-            if fitting:
-                top = min(nodes[index].network_bw, max(d.write_bw for d in fitting))
-                heapq.heappush(heap, (-_upper_rank(top), index, -1, 0, fitting))
+            heapq.heappush(heap, (key, index, -1, 0, members))
         if not heap:
             return None
         _, node, slot, stage, payload = heapq.heappop(heap)
         if stage == 3:
             return payload
-        if stage == 0:
+        if stage == 0:  # the node's figure first: fit tests only for nodes that can win
             value = node_value(nodes[node])
             top = min(value, max(d.write_bw for d in payload))
             heapq.heappush(heap, (-_upper_rank(top), node, -1, 1, (payload, value)))
         elif stage == 1:
             members, value = payload
             for disk in members:
-                upper = disk_upper(disk, value)
-                heapq.heappush(heap, (-_upper_rank(upper), node, disk.index, 2, (disk, value)))
+                if decision.fits(disk, size):
+                    upper = disk_upper(disk, value)
+                    heapq.heappush(heap, (-_upper_rank(upper), node, disk.index, 2, (disk, value)))
         else:
             disk, value = payload
             heapq.heappush(heap, (-rank(disk_exact(disk, value)), node, slot, 3, disk))
