@@ -26,9 +26,12 @@ test: $(VENV)/.dev
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 
+## bench: issue 11's targets, curves and profiles -> doc/performance.md (about 10 min),
+## then the placement and replay benchmarks -> doc/benchmarks-*.md
 bench: $(VENV)/.dev
+	$(PY) bench/bench_scale.py
 	$(PY) bench/bench_placement.py
-	$(PY) bench/bench_replay.py
+	$(PY) bench/bench_replay.py --write-doc doc/benchmarks-replay.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
