@@ -27,11 +27,11 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 
 ## bench: issue 11's targets, curves and profiles -> doc/performance.md (about 10 min),
-## then the placement and replay benchmarks -> doc/benchmarks-*.md
+## then the placement (-> doc/benchmarks-placement.md) and replay benchmarks
 bench: $(VENV)/.dev
 	$(PY) bench/bench_scale.py
 	$(PY) bench/bench_placement.py
-	$(PY) bench/bench_replay.py --write-doc doc/benchmarks-replay.md
+	$(PY) bench/bench_replay.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -229,15 +229,17 @@ class BlockSteps:
         ts, cs, lc = self._t[k], self._c[k], self._lc[k]
         if min(cs[i:j]) + lc > 0:  # busy throughout: one subtraction
             return min(self._seg_end(k, j - 1), end) - max(ts[i], start)
-        froms = ts[i:j]
-        froms[0] = max(froms[0], start)
-        tos = ts[i + 1 : j + 1]
-        if len(tos) < j - i:  # the block's last segment ends where the next block begins
-            tos.append(self._seg_end(k, j - 1))
-        tos[-1] = min(tos[-1], end)
-        if lc:
-            return sum(b - a for a, b, c in zip(froms, tos, cs[i:j], strict=True) if c + lc > 0)
-        return sum(b - a for a, b, c in zip(froms, tos, cs[i:j], strict=True) if c)
+        # Busy = the whole span minus its idle entries, found by C-level index() calls:
+        # a busy disk has few idle entries (its tail), a quiet one has few entries at all.
+        total = min(self._seg_end(k, j - 1), end) - max(ts[i], start)
+        idle, zero, x = 0.0, -lc, i
+        while True:
+            try:
+                x = cs.index(zero, x, j)
+            except ValueError:
+                return total - idle
+            idle += min(self._seg_end(k, x), end) - max(ts[x], start)
+            x += 1
 
     def busy_time(self, start: float, end: float) -> float:
         """Seconds of [start, end) during which the count is above zero."""

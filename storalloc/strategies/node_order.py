@@ -20,8 +20,9 @@ from storalloc.core.cluster import Disk, Node
 from storalloc.strategies.bandwidth import DiskValue, NodeValue, _upper_rank, rank
 from storalloc.strategies.base import ClusterView, Decision
 
-#: (-rank(static bound), node index, the node's disks in the view), best first.
-NodeOrder = list[tuple[float, int, list[Disk]]]
+#: (-rank(static bound), node index, the node's disks in the view, their best write_bw),
+#: best first.
+NodeOrder = list[tuple[float, int, list[Disk], float]]
 
 
 class OrderCache:
@@ -46,10 +47,10 @@ def node_order(nodes: Sequence[Node], disks: Sequence[Disk]) -> NodeOrder:
     groups: dict[int, list[Disk]] = {}
     for disk in disks:
         groups.setdefault(disk.node, []).append(disk)
-    order = [
-        (-_upper_rank(min(nodes[i].network_bw, max(d.write_bw for d in members))), i, members)
-        for i, members in groups.items()
-    ]
+    order = []
+    for i, members in groups.items():
+        best_w = max(d.write_bw for d in members)
+        order.append((-_upper_rank(min(nodes[i].network_bw, best_w)), i, members, best_w))
     order.sort(key=lambda item: item[:2])
     return order
 
@@ -70,18 +71,18 @@ def lazy_best(
     while True:
         # Admit every node whose static key could come before the best pending item.
         while pos < count and (not heap or order[pos][:2] < heap[0][:2]):
-            key, index, members = order[pos]
+            key, index, members, best_w = order[pos]
             pos += 1
-            heapq.heappush(heap, (key, index, -1, 0, members))
+            heapq.heappush(heap, (key, index, -1, 0, (members, best_w)))
         if not heap:
             return None
         _, node, slot, stage, payload = heapq.heappop(heap)
         if stage == 3:
             return payload
         if stage == 0:  # the node's figure first: fit tests only for nodes that can win
+            members, best_w = payload
             value = node_value(nodes[node])
-            top = min(value, max(d.write_bw for d in payload))
-            heapq.heappush(heap, (-_upper_rank(top), node, -1, 1, (payload, value)))
+            heapq.heappush(heap, (-_upper_rank(min(value, best_w)), node, -1, 1, (members, value)))
         elif stage == 1:
             members, value = payload
             for disk in members:
