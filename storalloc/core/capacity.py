@@ -12,8 +12,9 @@ C-level slice operations (`max` on a slice, list comprehensions, `list.insert`):
 
 * `add` / `remove`: O(b + n/b) element steps, no rebuild of anything;
 * `peak`, `earliest_fit`, `busy_time`, `load`: O(b + n/b), `overlap_count`: O(log n);
-* `segments`, `share_integral`: O(k) for the k breakpoints in the window (best_bandwidth
-  only, see doc/performance.md).
+* `share_integral`: O(b + n/b) once the blocks' cached integrals are current (a change
+  drops the cache of the blocks it touches); `segments`: O(k) for the k breakpoints in
+  the window (best_bandwidth's exact figure of the few disks it evaluates).
 
 With b = 128 and n up to 20,000 breakpoints (10,000 live leases on one node) that is a few
 hundred C-level steps per call: doc/performance.md measures it against a pure-Python lazy
@@ -126,11 +127,6 @@ class DiskUsage(BlockSteps):
             self._busy_run = (start, until)
             return count, end - start
         return count, self.busy_time(start, end)
-
-    def share_integral(self, start: float, end: float) -> float:
-        """Integral over [start, end) of 1 / (reservations present + 1): the time-weighted
-        share a newcomer gets when it splits bandwidth equally with whoever is present."""
-        return sum((b - a) / (n + 1) for a, b, _, n in self.segments(start, end))
 
     def earliest_fit(
         self, size: float, duration: float, not_before: float, capacity: float

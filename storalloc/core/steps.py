@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
+from itertools import accumulate
 from operator import add
 
 #: Cleared to zero after a partial removal: float dust must not count as usage.
@@ -28,7 +29,9 @@ INF = float("inf")
 class BlockSteps:
     """Used GB and counts over time, updated by range adds between existing breakpoints."""
 
-    __slots__ = ("_block", "_bmax", "_bmin", "_c", "_first", "_lc", "_lu", "_t", "_u")
+    __slots__ = (
+        "_block", "_bmax", "_bmin", "_c", "_first", "_lc", "_lu", "_shc", "_shp", "_t", "_u",
+    )
 
     def __init__(self, block: int = 128) -> None:
         if block < 2:
@@ -44,12 +47,17 @@ class BlockSteps:
         # a whole-block update then touches only the lazy add.
         self._bmax: list[float] = []
         self._bmin: list[int] = []
+        # Running share integral (best_bandwidth) over each block's entries, cached for the
+        # lazy count it was computed at; None once the block's entries or span change.
+        self._shp: list[list[float] | None] = []
+        self._shc: list[int] = []
 
     # -- structure -------------------------------------------------------------------------
 
     def _refresh(self, k: int) -> None:
         self._bmax[k] = max(self._u[k])
         self._bmin[k] = min(self._c[k])
+        self._shp[k] = None
 
     def insert_breakpoint(self, t: float) -> None:
         """Split the segment holding t at t (t must not be a breakpoint yet)."""
@@ -74,6 +82,7 @@ class BlockSteps:
             us, cs = self._u[k], self._c[k]
             us.insert(i, us[i - 1])
             cs.insert(i, cs[i - 1])
+        self._shp[k] = None
         if len(self._t[k]) > self._block:
             self._split(k)
 
@@ -82,6 +91,8 @@ class BlockSteps:
         k = bisect_right(self._first, t) - 1
         ts = self._t[k]
         i = bisect_left(ts, t)
+        if k:  # the block before may end where this one began
+            self._shp[k - 1] = None
         del ts[i]
         del self._u[k][i]
         del self._c[k][i]
@@ -106,11 +117,13 @@ class BlockSteps:
         self._lc.insert(k, lc)
         self._bmax.insert(k, 0.0)
         self._bmin.insert(k, 0)
+        self._shp.insert(k, None)
+        self._shc.insert(k, 0)
         self._refresh(k)
 
     def _drop_block(self, k: int) -> None:
         for column in (self._first, self._t, self._u, self._c, self._lu, self._lc,
-                       self._bmax, self._bmin):  # fmt: skip
+                       self._bmax, self._bmin, self._shp, self._shc):  # fmt: skip
             del column[k]
 
     def _split(self, k: int) -> None:
@@ -257,6 +270,55 @@ class BlockSteps:
                 for k in range(ka + 1, kb):
                     busy += self._busy_in(k, 0, len(self._t[k]), start, end)
         return busy + self._busy_in(kb, 0, ib, start, end)
+
+    def _share_prefix(self, k: int) -> list[float]:
+        prefix = self._shp[k]
+        if prefix is not None and self._shc[k] == self._lc[k]:
+            return prefix
+        ts = self._t[k]
+        tos = ts[1:]
+        tos.append(self._seg_end(k, len(ts) - 1))
+        if tos[-1] == INF:  # the endless last segment counts as empty here, see _share_in
+            tos[-1] = ts[-1]
+        d = self._lc[k] + 1
+        pieces = [(b - a) / (c + d) for a, b, c in zip(ts, tos, self._c[k], strict=True)]
+        prefix = [0.0, *accumulate(pieces)]
+        self._shp[k], self._shc[k] = prefix, self._lc[k]
+        return prefix
+
+    def _share_in(self, k: int, i: int, j: int, start: float, end: float) -> float:
+        """Integral of 1 / (count + 1) over entries [i, j) of block k, clipped to
+        [start, end): the running integral, minus the clipped ends."""
+        if i >= j:
+            return 0.0
+        prefix = self._share_prefix(k)
+        ts, cs, d = self._t[k], self._c[k], self._lc[k] + 1
+        total = prefix[j] - prefix[i]
+        if start > ts[i]:
+            total -= (start - ts[i]) / (cs[i] + d)
+        last = self._seg_end(k, j - 1)
+        if last == INF:
+            total += (end - ts[j - 1]) / (cs[j - 1] + d)
+        elif end < last:
+            total -= (last - end) / (cs[j - 1] + d)
+        return total
+
+    def _block_share(self, k: int) -> float:
+        return self._share_prefix(k)[-1]
+
+    def share_integral(self, start: float, end: float) -> float:
+        """Integral over [start, end) of 1 / (count + 1)."""
+        span = self._span(start, end)
+        if span is None:
+            return end - start
+        ka, ia, kb, ib = span
+        first = self._first[0]
+        total = min(first, end) - start if start < first else 0.0  # nothing present yet
+        if ka == kb:
+            return total + self._share_in(ka, ia, ib, start, end)
+        total += self._share_in(ka, ia, len(self._t[ka]), start, end)
+        total += sum(map(self._block_share, range(ka + 1, kb)))
+        return total + self._share_in(kb, 0, ib, start, end)
 
     def busy_until(self, t: float) -> float:
         """The first instant >= t at which the count is zero (t itself if it is)."""
