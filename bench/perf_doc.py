@@ -121,7 +121,8 @@ def write(data: dict, out: Path) -> None:
         "",
         "Steady state of a one-process replay with `worst_case` (2 x live requests of warm-up, "
         "then CPU time per request); *before* is the capacity structure as it was "
-        "(`bench/legacy_capacity.py`), *after* the block structure of `storalloc/core/steps.py`.",
+        "(`bench/legacy_capacity.py`), *after* the block structure of "
+        "`storalloc/core/steps.py` (integrals in `step_integrals.py`).",
         "",
         *curve_rows(data["curves"]),
         "",
