@@ -69,21 +69,19 @@ def lazy_best(
     heap: list[tuple[float, int, int, int, Any]] = []
     pos, count = 0, len(order)
     while True:
-        # Admit every node whose static key could come before the best pending item.
+        # Admit every node whose static key comes before the best pending item: it would
+        # be popped next, so its figure is computed at once.
         while pos < count and (not heap or order[pos][:2] < heap[0][:2]):
-            key, index, members, best_w = order[pos]
+            _, index, members, best_w = order[pos]
             pos += 1
-            heapq.heappush(heap, (key, index, -1, 0, (members, best_w)))
+            value = node_value(nodes[index])
+            heapq.heappush(heap, (-_upper_rank(min(value, best_w)), index, -1, 1, (members, value)))
         if not heap:
             return None
         _, node, slot, stage, payload = heapq.heappop(heap)
         if stage == 3:
             return payload
-        if stage == 0:  # the node's figure first: fit tests only for nodes that can win
-            members, best_w = payload
-            value = node_value(nodes[node])
-            heapq.heappush(heap, (-_upper_rank(min(value, best_w)), node, -1, 1, (members, value)))
-        elif stage == 1:
+        if stage == 1:
             members, value = payload
             for disk in members:
                 if decision.fits(disk, size):
