@@ -27,7 +27,10 @@ test: $(VENV)/.dev
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 
+## bench: issue 11's targets, curves and profiles -> doc/performance.md (about 10 min),
+## then the placement (-> doc/benchmarks-placement.md) and replay benchmarks
 bench: $(VENV)/.dev
+	$(PY) bench/bench_scale.py
 	$(PY) bench/bench_placement.py
 	$(PY) bench/bench_replay.py
 

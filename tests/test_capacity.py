@@ -195,3 +195,63 @@ def test_rejected_remove_leaves_the_usage_unchanged():
     usage.remove(0, 10, 1)
     usage.remove(5, 20, 1)
     assert len(usage) == 0 and usage.overlap_count(0, 30) == 0
+
+
+class SmallBlockMachine(DiskUsageMachine):
+    """The same differential test with blocks of 4 breakpoints, so that random sequences
+    split, merge and drop blocks and update whole blocks through their lazy adds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.usage = DiskUsage(block=4)
+
+    @invariant()
+    def blocks_are_consistent(self) -> None:
+        u = self.usage
+        flat = [t for block in u._t for t in block]
+        assert flat == sorted(set(flat))  # strictly increasing across blocks
+        assert u._first == [block[0] for block in u._t]
+        assert all(0 < len(block) <= 4 for block in u._t)
+        for k in range(len(u._t)):
+            assert u._bmax[k] == max(u._u[k])
+            assert u._bmin[k] == min(u._c[k])
+            assert u._bmin[k] + u._lc[k] >= 0
+
+
+TestSmallBlocksMatchModel = SmallBlockMachine.TestCase
+TestSmallBlocksMatchModel.settings = settings(
+    max_examples=200, stateful_step_count=60, deadline=None
+)
+
+
+@pytest.mark.parametrize("block", [2, 3, 8])
+def test_random_sequences_with_small_blocks_match_the_model(block: int) -> None:
+    """Longer random runs than hypothesis takes: 400 operations on 2-8 entry blocks."""
+    rng = random.Random(block)
+    usage, model = DiskUsage(block=block), Model()
+    for _ in range(400):
+        if model.res and rng.random() < 0.4:
+            r = model.res.pop(rng.randrange(len(model.res)))
+            usage.remove(*r)
+        else:
+            s = rng.randrange(60) / 2
+            r = (s, s + rng.randrange(1, 30) / 2, rng.choice([0.1, 1 / 3, 2.0, 7.5]))
+            usage.add(*r)
+            model.res.append(r)
+        a = rng.randrange(-4, 80) / 2
+        b = a + rng.randrange(1, 30) / 2
+        assert usage.peak(a, b) == pytest.approx(model.peak(a, b), abs=1e-9)
+        assert usage.busy_time(a, b) == pytest.approx(model.busy_time(a, b), abs=1e-9)
+        assert usage.share_integral(a, b) == pytest.approx(model.share_integral(a, b), abs=1e-9)
+        assert usage.earliest_fit(3.0, b - a, a, 10.0) == model.earliest_fit(3.0, b - a, a, 10.0)
+        assert usage.used_at(a) == pytest.approx(model.used_at(a), abs=1e-9)
+        until = usage.busy_until(a)
+        assert model.count_at(until) == 0 and model.busy_time(a, until) == until - a
+        count, busy = usage.load(a, b)  # twice: the second may come from the busy-run cache
+        assert usage.load(a, b) == (count, busy)
+        assert busy == pytest.approx(model.busy_time(a, b), abs=1e-9)
+
+
+def test_block_size_below_two_is_refused() -> None:
+    with pytest.raises(ValueError, match="block: expected at least 2"):
+        DiskUsage(block=1)

@@ -106,6 +106,10 @@ class Cluster:
         self._by_name: dict[str, int] = {}
         self._capacities: list[float] | None = None
         self._up_disks: list[Disk] | None = None  # rebuilt when a node joins or changes state
+        # capacity - all-time peak of each up disk, in up_disks() order: kept current by
+        # book/unbook so that fit tests need no call per disk (see rooms()).
+        self._rooms: list[float] | None = None
+        self._slots: dict[tuple[int, int], int] = {}
 
     def node_index(self, name: str) -> int | None:
         return self._by_name.get(name)
@@ -113,7 +117,7 @@ class Cluster:
     def add_node(self, node: Node) -> Node:
         """Register a node; a known name keeps its index (and its bookings stay valid only
         if its disks are unchanged, which the caller checks)."""
-        self._capacities = self._up_disks = None
+        self._capacities = self._up_disks = self._rooms = None
         known = self._by_name.get(node.name)
         if known is None:
             node.index = len(self.nodes)
@@ -140,12 +144,12 @@ class Cluster:
     def set_up(self, index: int, up: bool) -> None:
         """Mark a node up (it may take new placements) or down."""
         self.nodes[index].up = up
-        self._up_disks = None
+        self._up_disks = self._rooms = None
 
     def set_drained(self, index: int, drained: bool) -> None:
         """Close a node to new placements (an admin's drain), or open it again."""
         self.nodes[index].drained = drained
-        self._up_disks = None
+        self._up_disks = self._rooms = None
 
     def up_disks(self) -> list[Disk]:
         """Every disk a new placement may use (up, not drained), in (node, disk) order.
@@ -154,15 +158,35 @@ class Cluster:
             self._up_disks = [d for node in self.nodes if node.open for d in node.disks]
         return self._up_disks
 
+    def rooms(self) -> list[float]:
+        """GB free at every instant (capacity - all-time peak) of each disk of up_disks(),
+        in the same order: a part no larger fits there whatever its window. Bookings must
+        go through book/unbook, which keep it current. Do not modify the list."""
+        if self._rooms is None:
+            disks = self.up_disks()
+            self._rooms = [d.capacity - d.usage.peak_all() for d in disks]
+            self._slots = {d.key: i for i, d in enumerate(disks)}
+        return self._rooms
+
+    def _changed(self, disk: Disk) -> None:
+        if self._rooms is not None:
+            slot = self._slots.get(disk.key)
+            if slot is not None:
+                self._rooms[slot] = disk.capacity - disk.usage.peak_all()
+
     def book(self, extents: Iterable[Extent], start: float, end: float) -> None:
         for ext in extents:
-            self.disk(ext.node, ext.disk).usage.add(start, end, ext.size)
+            disk = self.disk(ext.node, ext.disk)
+            disk.usage.add(start, end, ext.size)
             self.nodes[ext.node].usage.add(start, end, ext.size)
+            self._changed(disk)
 
     def unbook(self, extents: Iterable[Extent], start: float, end: float) -> None:
         for ext in extents:
-            self.disk(ext.node, ext.disk).usage.remove(start, end, ext.size)
+            disk = self.disk(ext.node, ext.disk)
+            disk.usage.remove(start, end, ext.size)
             self.nodes[ext.node].usage.remove(start, end, ext.size)
+            self._changed(disk)
 
     def capacities(self) -> list[float]:
         """Capacity of every known disk, up or down (cached: nodes rarely change)."""

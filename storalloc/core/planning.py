@@ -6,8 +6,9 @@ pure: it reads the cluster and asks the strategy, and the caller books what it r
 
 from __future__ import annotations
 
+import heapq
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from storalloc.core.cluster import Cluster, Disk
 from storalloc.strategies.base import Placement, PlacementRequest, Strategy
@@ -33,6 +34,10 @@ class PlanView:
             return self._cluster.up_disks()
         return [d for d in self._cluster.up_disks() if d.key not in self._excluded]
 
+    def rooms(self) -> list[float] | None:
+        """Cluster.rooms() aligned with up_disks(), or None when disks are excluded."""
+        return None if self._excluded else self._cluster.rooms()
+
 
 def try_at(
     strategy: Strategy, job_id: int, parts: tuple[float, ...], view: PlanView,
@@ -52,14 +57,20 @@ def find_slot(
     duration: float, not_before: float, excluded: Iterable[tuple[int, int]] = (),
 ) -> tuple[float, Placement] | None:
     """(earliest start >= not_before, placement there), or None when none exists on the
-    current cluster. Raises StrategyError when the strategy fails."""
+    current cluster. Raises StrategyError when the strategy fails.
+
+    Complete, without a cap on the starts tried: room over [t, t + duration) only grows
+    when t passes a breakpoint (between two, the window keeps its first segment and only
+    gains segments on the right), so the earliest start is `not_before` or a breakpoint.
+    Every breakpoint from the earliest instant at which one disk could hold the largest
+    part is tried in order; past the last one the window is empty, so a job that does not
+    fit there fits nowhere.
+    """
     view = PlanView(cluster, excluded)
     placement = try_at(strategy, job_id, parts, view, not_before, duration)
     if placement is not None:
         return not_before, placement
-    # Capacity only frees up when a booking ends: the candidate starts are the ends of
-    # bookings, from the earliest instant at which one disk could hold the largest part.
-    largest = parts[0]
+    largest = max(parts)
     lower = min(
         (d.usage.earliest_fit(largest, duration, not_before, d.capacity)
          for d in view.up_disks()),
@@ -67,15 +78,21 @@ def find_slot(
     )  # fmt: skip
     if lower == float("inf"):
         return None
-    starts = {lower}
-    for node in cluster.nodes:
-        if node.open:
-            starts.update(node.usage.breakpoints_from(lower))
-    # Every candidate is tried (no cap): a capped search left plannable jobs waiting for
-    # ever. The last candidate, after every booking has ended, always fits a job that
-    # passed admission on the open nodes.
-    for start in sorted(starts):
+    for start in candidate_starts(cluster, lower):
         placement = try_at(strategy, job_id, parts, view, start, duration)
         if placement is not None:
             return start, placement
     return None
+
+
+def candidate_starts(cluster: Cluster, lower: float) -> Iterator[float]:
+    """`lower`, then every later breakpoint of an open node (a node's breakpoints are its
+    disks'), in time order, without repeats; lazily, so that an early success costs only
+    what it reads."""
+    last = lower
+    yield lower
+    merged = heapq.merge(*(n.usage.iter_times(lower) for n in cluster.nodes if n.open))
+    for t in merged:
+        if t > last:
+            last = t
+            yield t

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Sequence
+from itertools import groupby
+from operator import attrgetter
 from typing import Any
 
 from storalloc.core.capacity import DiskUsage
@@ -131,37 +133,42 @@ def best_first(
     """The fitting disk with the highest exact figure (ties by (node, disk)), found by
     best-first branch and bound.
 
-    `node_value(node)` is computed once per node holding fitting disks and bounds all its
-    disks; `disk_upper(disk, node_value)` and `disk_exact(disk, node_value)` must satisfy
-    exact <= upper <= min(node_value, disk.write_bw). A heap orders every pending item by
-    (−rank(bound), node, disk): a node (disk slot −1) is split into its disks' bounds, a
-    bound is replaced by the exact figure, and the first exact figure popped is the answer,
-    because every other item's bound ranks lower, or equal with a later (node, disk) key.
+    `node_value(node)` must not exceed `node.network_bw`; it is computed only for nodes
+    whose static bound min(network_bw, best W of its fitting disks) can still win, and it
+    bounds all their disks. `disk_upper(disk, node_value)` and `disk_exact(disk,
+    node_value)` must satisfy exact <= upper <= min(node_value, disk.write_bw). A heap
+    orders every pending item by (-rank(bound), node, disk, stage): a node's static bound
+    (stage 0) is replaced by its value (stage 1), which is split into its disks' bounds
+    (stage 2), each replaced by the exact figure (stage 3); the first exact figure popped is
+    the answer, because every other item's bound ranks lower, or equal with a later
+    (node, disk) key.
     """
     if len(fitting) <= DIRECT_LIMIT:
         return _direct_best(fitting, nodes, node_value, disk_exact)
-    groups: dict[int, list[Disk]] = {}
-    for disk in fitting:
-        groups.setdefault(disk.node, []).append(disk)
     heap: list[tuple[float, int, int, int, Any]] = []
-    for index, disks in groups.items():
-        value = node_value(nodes[index])
-        top = min(value, max(d.write_bw for d in disks))
-        heap.append((-_upper_rank(top), index, -1, 0, (disks, value)))
+    # `fitting` is in (node, disk) order: groupby keeps each node's disks together.
+    for index, members in groupby(fitting, attrgetter("node")):
+        disks = list(members)
+        top = min(nodes[index].network_bw, max(d.write_bw for d in disks))
+        heap.append((-_upper_rank(top), index, -1, 0, disks))
     heapq.heapify(heap)
     while heap:
         _, node, slot, stage, payload = heapq.heappop(heap)
-        if stage == 2:
+        if stage == 3:
             return payload
         if stage == 0:
+            value = node_value(nodes[node])
+            top = min(value, max(d.write_bw for d in payload))
+            heapq.heappush(heap, (-_upper_rank(top), node, -1, 1, (payload, value)))
+        elif stage == 1:
             disks, value = payload
             for disk in disks:
                 upper = disk_upper(disk, value)
-                heapq.heappush(heap, (-_upper_rank(upper), node, disk.index, 1, (disk, value)))
+                heapq.heappush(heap, (-_upper_rank(upper), node, disk.index, 2, (disk, value)))
         else:
             disk, value = payload
             exact = disk_exact(disk, value)
-            heapq.heappush(heap, (-rank(exact), node, slot, 2, disk))
+            heapq.heappush(heap, (-rank(exact), node, slot, 3, disk))
     return None
 
 

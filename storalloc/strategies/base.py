@@ -99,6 +99,13 @@ class Decision:
         self._count[disk.key] = self._count.get(disk.key, 0) + 1
 
 
+def view_rooms(view: ClusterView) -> Sequence[float] | None:
+    """`Cluster.rooms()` through the view when it offers them (views of plug-in code need
+    not), aligned with `view.up_disks()`; None otherwise."""
+    rooms = getattr(view, "rooms", None)
+    return rooms() if rooms is not None else None
+
+
 def place_parts(
     request: PlacementRequest,
     view: ClusterView,
@@ -111,10 +118,14 @@ def place_parts(
     """
     decision = Decision(request)
     disks = view.up_disks()
+    rooms = view_rooms(view)
     start, end = request.start, request.end
     for size in sorted(request.parts, reverse=True):
         if decision.extents:
             fitting = [d for d in disks if decision.fits(d, size)]
+        elif rooms is not None:  # Disk.fits's fast path, read from the cluster's index
+            fitting = [d for d, room in zip(disks, rooms, strict=True)
+                       if room + EPSILON >= size or d.fits(size, start, end)]  # fmt: skip
         else:  # nothing chosen yet: the disks' own (cached) test is enough
             fitting = [d for d in disks if d.fits(size, start, end)]
         if not fitting:

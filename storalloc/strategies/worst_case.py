@@ -10,6 +10,7 @@ import logging
 
 from storalloc.core.cluster import Disk
 from storalloc.strategies.bandwidth import (
+    DIRECT_LIMIT,
     best_first,
     format_capacity,
     worst_case_box,
@@ -22,6 +23,7 @@ from storalloc.strategies.base import (
     PlacementRequest,
     place_parts,
 )
+from storalloc.strategies.node_order import OrderCache, lazy_best
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +33,31 @@ class WorstCase:
 
     name = "worst_case"
 
+    def __init__(self) -> None:
+        self._orders = OrderCache()
+
     def place(self, request: PlacementRequest, view: ClusterView) -> Placement | None:
         """Place every part of `request`, or return None."""
         if log.isEnabledFor(logging.DEBUG):
             self._log_figures(request, view)
         nodes = view.nodes
+        # The box figure is exact and bounds its disks; a disk is bounded by its W.
+        if len(view.up_disks()) > DIRECT_LIMIT:  # large sites: read only nodes that can win
+            order = self._orders.get(view)
+            decision = Decision(request)
+            for size in sorted(request.parts, reverse=True):
+                chosen = lazy_best(
+                    order, nodes, decision, size,
+                    lambda node: worst_case_box(node, decision),
+                    lambda disk, box: min(disk.write_bw, box),
+                    lambda disk, box: min(worst_case_disk(disk, decision), box),
+                )  # fmt: skip
+                if chosen is None:
+                    return None
+                decision.take(chosen, size)
+            return tuple(decision.extents)
 
         def choose(decision: Decision, size: float, fitting: list[Disk]) -> Disk | None:
-            # The box figure is exact and bounds its disks; a disk is bounded by its W.
             return best_first(
                 fitting,
                 nodes,

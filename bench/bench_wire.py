@@ -1,0 +1,195 @@
+"""The wire: a bare pyzmq relay with a grant's hops (client -> orchestrator -> server ->
+orchestrator -> client) beside the live grant path (orchestrator.py + server.py --simulate),
+both as real processes on loopback in the same run.
+
+    .venv/bin/python bench/bench_wire.py [--quick] [--profile]
+
+Throughput with 64 requests in flight; p50/p99 latency of unpipelined requests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import pstats
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import zmq
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from storalloc.wire import protocol as p  # noqa: E402
+
+CONFIG = ROOT / "config"
+IN_FLIGHT = 64
+RELAY = r'''
+import sys, zmq
+ctx = zmq.Context()
+if sys.argv[1] == "middle":
+    front, back = ctx.socket(zmq.ROUTER), ctx.socket(zmq.ROUTER)
+    front.bind("tcp://127.0.0.1:*"); back.bind("tcp://127.0.0.1:*")
+    ends = [s.getsockopt_string(zmq.LAST_ENDPOINT) for s in (front, back)]
+    print(*ends, flush=True)
+    server = back.recv_multipart()[0]  # the server says hello first
+    poller = zmq.Poller(); poller.register(front, zmq.POLLIN); poller.register(back, zmq.POLLIN)
+    while True:
+        for sock, _ in poller.poll():
+            frames = sock.recv_multipart()
+            if sock is front:  # [client, body] -> server, tagged with the client
+                back.send_multipart([server, frames[0], frames[1]])
+            else:  # [server, client, body] -> client
+                if frames[1] == b"stop": sys.exit(0)
+                front.send_multipart([frames[1], frames[2]])
+else:
+    sock = ctx.socket(zmq.DEALER); sock.connect(sys.argv[2]); sock.send_multipart([b"", b"hello"])
+    while True:
+        client, body = sock.recv_multipart()
+        sock.send_multipart([client, body])
+'''
+
+
+def _latencies(send, recv, count: int) -> list[float]:
+    out = []
+    for i in range(count):
+        t0 = time.perf_counter()
+        send(i)
+        recv()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def _throughput(send, recv, count: int) -> float:
+    t0 = time.perf_counter()
+    sent = 0
+    for _ in range(min(IN_FLIGHT, count)):
+        send(sent)
+        sent += 1
+    for _ in range(count):
+        recv()
+        if sent < count:
+            send(sent)
+            sent += 1
+    return count / (time.perf_counter() - t0)
+
+
+def relay(count: int) -> dict:
+    procs = [subprocess.Popen([sys.executable, "-c", RELAY, "middle"], stdout=subprocess.PIPE,
+                              text=True)]  # fmt: skip
+    front, back = procs[0].stdout.readline().split()
+    procs.append(subprocess.Popen([sys.executable, "-c", RELAY, "server", back]))
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.connect(front)
+    body = p.encode(p.AllocRequest(request_id="r", user="bench", size_gb=1.0,
+                                   duration_s=600.0))[2]  # fmt: skip
+    try:
+        send = lambda i: sock.send(body)  # noqa: E731
+        recv = sock.recv
+        _latencies(send, recv, 50)  # warm-up: connections established
+        lat = _latencies(send, recv, count)
+        rate = _throughput(send, recv, count * 4)
+        return _figures(lat, rate)
+    finally:
+        sock.close(0)
+        ctx.term()
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
+def _figures(lat: list[float], rate: float) -> dict:
+    lat = sorted(lat)
+    return {"p50_ms": statistics.median(lat) * 1e3,
+            "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1e3,
+            "per_s": rate}  # fmt: skip
+
+
+def _script(*args: str, out: int | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=out,
+                            stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+
+
+def grants(count: int, profile: Path | None = None) -> dict:
+    """The live path: AllocRequest in, notices, Granted out, through a simulated server."""
+    prefix = ["-m", "cProfile", "-o", str(profile)] if profile else []
+    orch = _script(*prefix, "orchestrator.py", "-c", str(CONFIG / "orchestrator" / "config.yml"),
+                   "--client-endpoint", "tcp://127.0.0.1:*", "--server-endpoint",
+                   "tcp://127.0.0.1:*", "--print-endpoints", out=subprocess.PIPE)  # fmt: skip
+    server = None
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    try:
+        fields = dict(part.split("=", 1) for part in orch.stdout.readline().split()[1:])
+        server = _script("server.py", "-c", str(CONFIG / "server" / "config.yml"), "-s",
+                         str(CONFIG / "server" / "systems" / "ault14.yml"), "--simulate",
+                         "--orchestrator", fields["servers"], out=subprocess.DEVNULL)  # fmt: skip
+        sock.connect(fields["clients"])
+
+        def send(i: int) -> None:
+            msg = p.AllocRequest(request_id=f"r{i}", user="bench", size_gb=1.0, duration_s=600.0)
+            sock.send_multipart(p.encode(msg))
+
+        def recv() -> None:
+            while True:  # notices come first; the grant ends the request
+                if sock.poll(30_000) == 0:
+                    raise RuntimeError("no grant within 30 s: is the server registered?")
+                msg = p.decode(sock.recv_multipart())
+                if isinstance(msg, p.Granted):
+                    return
+                if isinstance(msg, p.Refused | p.Error):
+                    raise RuntimeError(f"refused: {msg}")
+
+        _wait_registered(send, recv)
+        lat = _latencies(send, recv, count)
+        rate = _throughput(send, recv, count * 4)
+        return _figures(lat, rate)
+    finally:
+        sock.close(0)
+        ctx.term()
+        for proc in (server, orch):
+            if proc is not None:
+                proc.send_signal(2)
+                proc.wait(timeout=60)
+
+
+def _wait_registered(send, recv) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            send(-1)
+            recv()
+            return
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+
+
+def measure(quick: bool = False, profile: bool = True) -> dict:
+    count = 200 if quick else 1000
+    result = {"relay": relay(count), "grant": grants(count)}
+    if profile:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "orch.prof"
+            grants(count // 2, path)
+            out = io.StringIO()
+            pstats.Stats(str(path), stream=out).sort_stats("tottime").print_stats(14)
+            lines = [ln for ln in out.getvalue().splitlines() if ln.strip()]
+            start = next(i for i, ln in enumerate(lines) if ln.lstrip().startswith("ncalls"))
+            result["profile"] = "\n".join(lines[start:]).replace(f"{ROOT}/", "")
+    return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    res = measure(args.quick)
+    for name in ("relay", "grant"):
+        print(name, {k: round(v, 3) for k, v in res[name].items()})
+    print(res.get("profile", ""))

@@ -1,0 +1,140 @@
+"""doc/performance.md and its PNG from the figures of bench/bench_scale.py."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+NOTES = Path(__file__).resolve().parent / "performance_notes.md"
+
+
+def _ok(value: float, limit: float, below: bool = True) -> str:
+    return "met" if (value <= limit if below else value >= limit) else "**not met**"
+
+
+def target_rows(data: dict) -> list[str]:
+    t, c = data["targets"], data["curves"]
+    rows = ["| target | figure | limit | status |", "|---|---:|---:|---|"]
+    for disks in (8, 1000):
+        r = t.get(f"80k_{disks}")
+        if r:
+            rows.append(f"| 80,000 requests, 10,000 live, {disks} disks (CPU s) | "
+                        f"{r['cpu']:.1f} s | 8 s | {_ok(r['cpu'], 8)} |")  # fmt: skip
+    for disks in (8, 1000):
+        curve = c.get(f"{disks} disks, after")
+        if curve:
+            ratio = curve[max(curve, key=int)] / curve[min(curve, key=int)]
+            rows.append(f"| cost per request at 10,000 live / at 100 live, {disks} disks | "
+                        f"{ratio:.2f}x | 1.5x | {_ok(ratio, 1.5)} |")  # fmt: skip
+    if "placement" in t:
+        ms = t["placement"]["median"] * 1e3
+        rows.append(f"| worst_case decision, 1,000 disks x 100k reservations (median) | "
+                    f"{ms:.2f} ms | 0.5 ms | {_ok(ms, 0.5)} |")  # fmt: skip
+    if "million" in t:
+        m = t["million"]
+        rows.append(f"| 1,000,000 requests in one process (CPU s) | {m['cpu']:.1f} s | 60 s | "
+                    f"{_ok(m['cpu'], 60)} |")  # fmt: skip
+        rows.append(f"| ... its peak memory (RSS) | {m['rss_mb']:.0f} MB | 1,024 MB | "
+                    f"{_ok(m['rss_mb'], 1024)} |")  # fmt: skip
+    if "swf" in t:
+        s = t["swf"]
+        rows.append(f"| SWF-shaped trace, 188,041 jobs, 3,359 live (CPU s) | {s['cpu']:.1f} s | "
+                    f"10 s | {_ok(s['cpu'], 10)} |")  # fmt: skip
+    if "three" in t:
+        x = t["three"]
+        ratio = x["three"] / x["one"]
+        rows.append(f"| synthetic year through three processes / one process (wall) | "
+                    f"{ratio:.1f}x ({x['three']:.1f} s / {x['one']:.1f} s) | 3x | "
+                    f"{_ok(ratio, 3)} |")  # fmt: skip
+    if "wire" in t:
+        w = t["wire"]
+        share = w["grant"]["per_s"] / w["relay"]["per_s"]
+        lat = w["grant"]["p50_ms"] / w["relay"]["p50_ms"]
+        rows.append(f"| live grants / bare relay, throughput, 64 in flight | {share:.1%} "
+                    f"({w['grant']['per_s']:,.0f} / {w['relay']['per_s']:,.0f} per s) | "
+                    f">= 50% | {_ok(share, 0.5, below=False)} |")  # fmt: skip
+        rows.append(f"| live grant p50 / relay round trip p50, unpipelined | {lat:.1f}x "
+                    f"({w['grant']['p50_ms']:.2f} / {w['relay']['p50_ms']:.2f} ms; p99 "
+                    f"{w['grant']['p99_ms']:.2f} / {w['relay']['p99_ms']:.2f} ms) | 2x | "
+                    f"{_ok(lat, 2)} |")  # fmt: skip
+    return rows
+
+
+def curve_rows(curves: dict) -> list[str]:
+    if not curves:
+        return []
+    lives = sorted({int(x) for curve in curves.values() for x in curve})
+    rows = ["| site, capacity structure | " + " | ".join(f"{x:,} live" for x in lives) + " |",
+            "|---|" + "---:|" * len(lives)]  # fmt: skip
+    for key, curve in curves.items():
+        cells = [f"{curve[str(x)] * 1e6:,.0f} us" if str(x) in curve else "-" for x in lives]
+        rows.append(f"| {key} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def plot(curves: dict, path: Path) -> bool:
+    try:
+        from storalloc.sim.plot import PlotUnavailable, require_matplotlib
+
+        plt = require_matplotlib()
+    except (ImportError, PlotUnavailable):
+        return False
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for key, curve in curves.items():
+        xs = sorted(int(x) for x in curve)
+        style = "--" if "before" in key else "-"
+        ax.plot(xs, [curve[str(x)] for x in xs], style, marker="o", label=key)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("live leases")
+    ax.set_ylabel("CPU seconds per request")
+    ax.set_title("One-process replay (worst_case): cost per request")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def write(data: dict, out: Path) -> None:
+    meta = data["meta"]
+    png = out.with_name("performance-curve.png")
+    drew = plot(data["curves"], png) if data["curves"] else False
+    host = f"{platform.python_implementation()} {platform.python_version()}, "
+    host += f"{os.cpu_count()} CPU(s)"
+    lines = [
+        "# Performance at site scale (issue 11)",
+        "",
+        f"Written by `make bench` (`{meta['command']}`) in {meta['seconds']:.0f} s on {host}; "
+        f"load average {', '.join(f'{x:.1f}' for x in meta['load'])} when it started (other "
+        "engineers' jobs shared the 2 cores, so CPU seconds of the measuring process are "
+        "reported where they apply, and ratios come from one run)."
+        + (" **Quick run: a tenth of the sizes.**" if meta["quick"] else ""),
+        "",
+        "## Targets",
+        "",
+        *target_rows(data),
+        "",
+        "## Seconds per request against live leases",
+        "",
+        "Steady state of a one-process replay with `worst_case` (2 x live requests of warm-up, "
+        "then CPU time per request); *before* is the capacity structure as it was "
+        "(`bench/legacy_capacity.py`), *after* the block structure of "
+        "`storalloc/core/steps.py` (integrals in `step_integrals.py`).",
+        "",
+        *curve_rows(data["curves"]),
+        "",
+        f"![seconds per request]({png.name})" if drew else "(no PNG: matplotlib missing)",
+        "",
+    ]
+    if NOTES.exists():
+        lines += [NOTES.read_text().rstrip(), ""]
+    lines += ["## Profiles (top functions by own time)", ""]
+    for key, text in data["profiles"].items():
+        lines += [f"### {key}", "", "```", text, "```", ""]
+    wire = data["targets"].get("wire", {})
+    if "profile" in wire:
+        lines += ["### orchestrator on the live grant path", "", "```", wire["profile"], "```", ""]
+    out.write_text("\n".join(lines))

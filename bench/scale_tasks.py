@@ -1,0 +1,122 @@
+"""Measurements of the scale benchmark, one per child process (fresh heap, own peak RSS).
+
+    .venv/bin/python bench/scale_tasks.py TASK JSON-ARGS   ->  one JSON line on stdout
+"""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import json
+import pstats
+import random
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import legacy_capacity  # noqa: E402
+from workloads import SWF_JOBS, SWF_LIVE, ault14_site, trace  # noqa: E402
+
+from storalloc.registry import make_strategy  # noqa: E402
+from storalloc.sim.replay import new_simulation  # noqa: E402
+
+
+def _simulation(nodes: int, before: bool, strategy: str = "worst_case"):
+    site = ault14_site(nodes)
+    if before:  # the capacity structure as it was before issue 11 (bench/legacy_capacity.py)
+        for node in site:
+            node.usage = legacy_capacity.DiskUsage()
+            for disk in node.disks:
+                disk.usage = legacy_capacity.DiskUsage()
+    return new_simulation(site, make_strategy(strategy))
+
+
+def steady(nodes: int, live: int, before: bool, measured: int) -> dict:
+    """Seconds per request once `live` leases are alive: warm up with 2 x live requests,
+    then time the next `measured` ones (CPU time of this process: other jobs on the host
+    slow the wall clock, not this)."""
+    warm = 2 * live
+    records = trace(warm + measured, live, seed=live)
+    sim = _simulation(nodes, before)
+    marks: dict[int, float] = {}
+
+    def on_record(count: int) -> None:
+        if count in (warm, warm + measured):
+            marks[count] = time.process_time()
+
+    sim.replay(records, on_record)
+    return {"per_request": (marks[warm + measured] - marks[warm]) / measured}
+
+
+def replay(nodes: int, requests: int, live: int, profile: bool = False) -> dict:
+    """Wall and CPU seconds of a whole replay, with this process's peak RSS."""
+    records = trace(requests, live) if live else trace_year(requests)
+    sim = _simulation(nodes, False)
+    prof = cProfile.Profile() if profile else None
+    wall, cpu = time.perf_counter(), time.process_time()
+    if prof:
+        prof.runcall(sim.replay, records)
+    else:
+        sim.replay(records)
+    result = {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu,
+              "granted": len(sim.finished),
+              "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # fmt: skip
+    if prof:
+        result["profile"] = top_functions(prof)
+    return result
+
+
+def trace_year(requests: int):
+    """The synthetic year's shape (default WorkloadShape), `requests` long."""
+    from storalloc.sim.traces import generate
+
+    return generate(requests, seed=1)
+
+
+def swf(profile: bool = False) -> dict:
+    """The SWF-archive-shaped trace (188,041 jobs, ~3,359 alive) on ault14."""
+    del profile
+    return replay(1, SWF_JOBS, SWF_LIVE)
+
+
+def placement(reservations: int, count: int, strategy: str) -> dict:
+    """Median decision time among 1,000 disks loaded with `reservations` live bookings."""
+    import bench_placement as bp
+
+    rng = random.Random(42)
+    cluster = bp.build_cluster()
+    bp.book_live(cluster, reservations, rng)
+    place = make_strategy(strategy).place
+    times = []
+    for req in bp.requests(count, rng):
+        t0 = time.process_time()
+        place(req, cluster)
+        times.append(time.process_time() - t0)
+    return {"median": statistics.median(times)}
+
+
+def top_functions(prof: cProfile.Profile, top: int = 12) -> str:
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(top)
+    lines = [ln for ln in out.getvalue().replace(f"{ROOT}/", "").splitlines() if ln.strip()]
+    start = next(i for i, ln in enumerate(lines) if ln.lstrip().startswith("ncalls"))
+    return "\n".join(lines[start:])
+
+
+def profile_steady(nodes: int, live: int, before: bool, measured: int) -> dict:
+    prof = cProfile.Profile()
+    prof.runcall(steady, nodes, live, before, measured)
+    return {"profile": top_functions(prof)}
+
+
+TASKS = {"steady": steady, "replay": replay, "swf": swf, "placement": placement,
+         "profile_steady": profile_steady}  # fmt: skip
+
+if __name__ == "__main__":
+    print(json.dumps(TASKS[sys.argv[1]](**json.loads(sys.argv[2]))))

@@ -1,0 +1,133 @@
+"""Integrals over time of the count kept by `storalloc.core.steps.BlockSteps`: busy time
+(count above zero; worst_case) and share (1 / (count + 1); best_bandwidth).
+
+A mixin of `BlockSteps`, kept apart to keep each module to one job: it reads the blocks
+(`_t`, `_c`, `_lc`, `_bmin`, `_first`) and caches one running share integral per block.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from itertools import accumulate
+from operator import add
+from typing import Any
+
+INF = float("inf")
+
+
+class StepIntegrals:
+    """Busy time and share integral over windows, from the blocks of `BlockSteps`."""
+
+    __slots__ = ()
+    # Provided by BlockSteps.
+    _t: list[list[float]]
+    _c: list[list[int]]
+    _lc: list[int]
+    _bmin: list[int]
+    _first: list[float]
+    _shp: list[list[float] | None]
+    _shc: list[int]
+    _span: Any
+    _seg_end: Any
+
+    def _busy_in(self, k: int, i: int, j: int, start: float, end: float) -> float:
+        """Busy time of entries [i, j) of block k, clipped to [start, end)."""
+        if i >= j:
+            return 0.0
+        ts, cs, lc = self._t[k], self._c[k], self._lc[k]
+        if min(cs[i:j]) + lc > 0:  # busy throughout: one subtraction
+            return min(self._seg_end(k, j - 1), end) - max(ts[i], start)
+        # Busy = the whole span minus its idle entries, found by C-level index() calls:
+        # a busy disk has few idle entries (its tail), a quiet one has few entries at all.
+        total = min(self._seg_end(k, j - 1), end) - max(ts[i], start)
+        idle, zero, x = 0.0, -lc, i
+        while True:
+            try:
+                x = cs.index(zero, x, j)
+            except ValueError:
+                return total - idle
+            idle += min(self._seg_end(k, x), end) - max(ts[x], start)
+            x += 1
+
+    def busy_time(self, start: float, end: float) -> float:
+        """Seconds of [start, end) during which the count is above zero."""
+        span = self._span(start, end)
+        if span is None:
+            return 0.0
+        ka, ia, kb, ib = span
+        if ka == kb:
+            return self._busy_in(ka, ia, ib, start, end)
+        busy = self._busy_in(ka, ia, len(self._t[ka]), start, end)
+        if kb > ka + 1:
+            if min(map(add, self._bmin[ka + 1 : kb], self._lc[ka + 1 : kb])) > 0:
+                busy += self._first[kb] - self._first[ka + 1]
+            else:
+                for k in range(ka + 1, kb):
+                    busy += self._busy_in(k, 0, len(self._t[k]), start, end)
+        return busy + self._busy_in(kb, 0, ib, start, end)
+
+    def _share_prefix(self, k: int) -> list[float]:
+        prefix = self._shp[k]
+        if prefix is not None and self._shc[k] == self._lc[k]:
+            return prefix
+        ts = self._t[k]
+        tos = ts[1:]
+        tos.append(self._seg_end(k, len(ts) - 1))
+        if tos[-1] == INF:  # the endless last segment counts as empty here, see _share_in
+            tos[-1] = ts[-1]
+        d = self._lc[k] + 1
+        pieces = [(b - a) / (c + d) for a, b, c in zip(ts, tos, self._c[k], strict=True)]
+        prefix = [0.0, *accumulate(pieces)]
+        self._shp[k], self._shc[k] = prefix, self._lc[k]
+        return prefix
+
+    def _share_in(self, k: int, i: int, j: int, start: float, end: float) -> float:
+        """Integral of 1 / (count + 1) over entries [i, j) of block k, clipped to
+        [start, end): the running integral, minus the clipped ends."""
+        if i >= j:
+            return 0.0
+        prefix = self._share_prefix(k)
+        ts, cs, d = self._t[k], self._c[k], self._lc[k] + 1
+        total = prefix[j] - prefix[i]
+        if start > ts[i]:
+            total -= (start - ts[i]) / (cs[i] + d)
+        last = self._seg_end(k, j - 1)
+        if last == INF:
+            total += (end - ts[j - 1]) / (cs[j - 1] + d)
+        elif end < last:
+            total -= (last - end) / (cs[j - 1] + d)
+        return total
+
+    def _block_share(self, k: int) -> float:
+        return self._share_prefix(k)[-1]
+
+    def share_integral(self, start: float, end: float) -> float:
+        """Integral over [start, end) of 1 / (count + 1)."""
+        span = self._span(start, end)
+        if span is None:
+            return end - start
+        ka, ia, kb, ib = span
+        first = self._first[0]
+        total = min(first, end) - start if start < first else 0.0  # nothing present yet
+        if ka == kb:
+            return total + self._share_in(ka, ia, ib, start, end)
+        total += self._share_in(ka, ia, len(self._t[ka]), start, end)
+        total += sum(map(self._block_share, range(ka + 1, kb)))
+        return total + self._share_in(kb, 0, ib, start, end)
+
+    def busy_until(self, t: float) -> float:
+        """The first instant >= t at which the count is zero (t itself if it is)."""
+        first = self._first
+        k = bisect_right(first, t) - 1
+        if k < 0:
+            return t
+        i = bisect_right(self._t[k], t) - 1
+        cs, lc = self._c[k], self._lc[k]
+        if min(cs[i:]) + lc > 0:  # busy to the end of this block: find the next idle block
+            bmin, lcs = self._bmin, self._lc
+            k = next((j for j in range(k + 1, len(first)) if bmin[j] + lcs[j] <= 0), -1)
+            if k < 0:  # cannot happen: the last segment is always empty
+                return INF
+            i, cs, lc = 0, self._c[k], self._lc[k]
+        x = next(x for x in range(i, len(cs)) if cs[x] + lc <= 0)
+        return max(self._t[k][x], t)

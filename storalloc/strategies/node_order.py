@@ -1,0 +1,92 @@
+"""Best-first search over nodes in order of their static bound, for the bandwidth
+strategies at site scale: a decision reads only the nodes that can still win.
+
+`best_first` (in `bandwidth`) starts from the list of every fitting disk, which costs one fit
+test per disk and one figure per node. Here nodes enter the search lazily, best static bound
+first (min(network_bw, best write_bw of its disks), which bounds every figure of the
+node): a node's figure is computed only once its static bound could beat or tie the best
+item found so far, and its disks are tested for fit only once that figure could. On a
+quiet site the first node decides; where every node is busy during the window, every
+node's figure is needed (still no fit test or figure for the disks of nodes that lose).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from typing import Any
+
+from storalloc.core.cluster import Disk, Node
+from storalloc.strategies.bandwidth import DiskValue, NodeValue, _upper_rank, rank
+from storalloc.strategies.base import ClusterView, Decision
+
+#: (-rank(static bound), node index, the node's disks in the view, their best write_bw),
+#: best first.
+NodeOrder = list[tuple[float, int, list[Disk], float]]
+
+
+class OrderCache:
+    """The node order of the last view's disk list: `Cluster.up_disks()` returns the same
+    list object until a node joins or changes state, so the order is rebuilt only then."""
+
+    __slots__ = ("_disks", "_order")
+
+    def __init__(self) -> None:
+        self._disks: Sequence[Disk] | None = None
+        self._order: NodeOrder = []
+
+    def get(self, view: ClusterView) -> NodeOrder:
+        disks = view.up_disks()
+        if disks is not self._disks:
+            self._order = node_order(view.nodes, disks)
+            self._disks = disks
+        return self._order
+
+
+def node_order(nodes: Sequence[Node], disks: Sequence[Disk]) -> NodeOrder:
+    groups: dict[int, list[Disk]] = {}
+    for disk in disks:
+        groups.setdefault(disk.node, []).append(disk)
+    order = []
+    for i, members in groups.items():
+        best_w = max(d.write_bw for d in members)
+        order.append((-_upper_rank(min(nodes[i].network_bw, best_w)), i, members, best_w))
+    order.sort(key=lambda item: item[:2])
+    return order
+
+
+def lazy_best(
+    order: NodeOrder,
+    nodes: Sequence[Node],
+    decision: Decision,
+    size: float,
+    node_value: NodeValue,
+    disk_upper: DiskValue,
+    disk_exact: DiskValue,
+) -> Disk | None:
+    """The disk `best_first` would return among the disks of `order` where `size` fits,
+    with the same contract for the three figures, reading nodes lazily."""
+    heap: list[tuple[float, int, int, int, Any]] = []
+    pos, count = 0, len(order)
+    while True:
+        # Admit every node whose static key comes before the best pending item: it would
+        # be popped next, so its figure is computed at once.
+        while pos < count and (not heap or order[pos][:2] < heap[0][:2]):
+            _, index, members, best_w = order[pos]
+            pos += 1
+            value = node_value(nodes[index])
+            heapq.heappush(heap, (-_upper_rank(min(value, best_w)), index, -1, 1, (members, value)))
+        if not heap:
+            return None
+        _, node, slot, stage, payload = heapq.heappop(heap)
+        if stage == 3:
+            return payload
+        if stage == 1:
+            members, value = payload
+            for disk in members:
+                if decision.fits(disk, size):
+                    upper = disk_upper(disk, value)
+                    heapq.heappush(heap, (-_upper_rank(upper), node, disk.index, 2, (disk, value)))
+        else:
+            disk, value = payload
+            heapq.heappush(heap, (-rank(disk_exact(disk, value)), node, slot, 3, disk))

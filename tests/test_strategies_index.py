@@ -1,0 +1,78 @@
+"""The indexes behind the strategies at site scale: Cluster.rooms() stays equal to a fresh
+computation, and best_first's heap (used above DIRECT_LIMIT fitting disks) picks exactly
+the disk that evaluating every disk picks."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from storalloc.core.cluster import Cluster, Disk, Extent, Node
+from storalloc.registry import make_strategy
+from storalloc.strategies import bandwidth, worst_case
+from storalloc.strategies.base import PlacementRequest
+
+
+def random_cluster(rng: random.Random, nodes: int, disks: int) -> Cluster:
+    cluster = Cluster()
+    for n in range(nodes):
+        members = [Disk(n, i, rng.choice([50.0, 100.0]), rng.choice([0.5, 1.0, 2.93]), 1.0)
+                   for i in range(disks)]  # fmt: skip
+        cluster.add_node(Node(n, f"n{n}:0", f"n{n}", rng.choice([0.5, 2.0, 12.5]), members))
+    return cluster
+
+
+def random_load(rng: random.Random, cluster: Cluster, count: int) -> list:
+    booked = []
+    for _ in range(count):
+        disk = rng.choice(cluster.up_disks())
+        start = rng.randrange(0, 200) * 1.0
+        end = start + rng.randrange(1, 100)
+        size = rng.choice([1.0, 5.0, 20.0])
+        if disk.fits(size, start, end):
+            ext = [Extent(disk.node, disk.index, size)]
+            cluster.book(ext, start, end)
+            booked.append((ext, start, end))
+    return booked
+
+
+def test_rooms_follow_bookings_and_node_states() -> None:
+    rng = random.Random(3)
+    cluster = random_cluster(rng, 6, 4)
+    cluster.rooms()  # built now, so that every later change must update it in place
+    booked = random_load(rng, cluster, 300)
+    for ext, start, end in booked[::3]:
+        cluster.unbook(ext, start, end)
+    cluster.set_up(2, False)
+    cluster.set_drained(4, True)
+    expected = [d.capacity - d.usage.peak_all() for d in cluster.up_disks()]
+    assert cluster.rooms() == expected
+    assert len(expected) == 16  # two of the six nodes closed to placements
+    random_load(rng, cluster, 100)
+    assert cluster.rooms() == [d.capacity - d.usage.peak_all() for d in cluster.up_disks()]
+
+
+@pytest.mark.parametrize("name", ["worst_case", "best_bandwidth"])
+@pytest.mark.parametrize("seed", range(12))
+def test_heap_search_agrees_with_evaluating_every_disk(
+    name: str, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """12 nodes x 6 disks (72 > DIRECT_LIMIT) under random load: the heap searches
+    (lazy_best for worst_case, best_first for best_bandwidth) pick what evaluating every
+    disk picks."""
+    rng = random.Random(seed)
+    cluster = random_cluster(rng, 12, 6)
+    random_load(rng, cluster, rng.choice([50, 400, 1500]))
+    strategy = make_strategy(name)
+    requests = [
+        PlacementRequest(i, tuple(rng.choice([1.0, 4.0, 30.0]) for _ in range(rng.randint(1, 3))),
+                         s, s + rng.randrange(1, 150))
+        for i, s in enumerate(rng.randrange(0, 250) * 1.0 for _ in range(15))
+    ]  # fmt: skip
+    with_heap = [strategy.place(r, cluster) for r in requests]
+    monkeypatch.setattr(bandwidth, "DIRECT_LIMIT", 10_000)
+    monkeypatch.setattr(worst_case, "DIRECT_LIMIT", 10_000)
+    direct = [strategy.place(r, cluster) for r in requests]
+    assert with_heap == direct
+    assert any(p is not None for p in direct)
