@@ -7,6 +7,7 @@ import dataclasses
 
 import pytest
 
+from storalloc.wire import codec
 from storalloc.wire import protocol as p
 
 MESSAGES = [
@@ -29,4 +30,4 @@ def test_to_dict_equals_asdict_and_round_trips(msg: p.Message) -> None:
 
 def test_every_kind_has_its_field_names() -> None:
     for kind, cls in p.KINDS.items():
-        assert p._FIELD_NAMES[kind] == tuple(f.name for f in dataclasses.fields(cls))
+        assert codec._FIELD_NAMES[kind] == tuple(f.name for f in dataclasses.fields(cls))
