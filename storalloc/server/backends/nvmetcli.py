@@ -73,7 +73,8 @@ class NvmetcliDriver(ConfigfsDriver):
         port: TargetPort | None = None,
     ) -> str | None:
         """As ConfigfsDriver.export, then save."""
-        key = super().export(nqn, ns, hostnqn, allow_any_host=allow_any_host, dhchap_key=dhchap_key)
+        key = super().export(nqn, ns, hostnqn, allow_any_host=allow_any_host,
+                             dhchap_key=dhchap_key, port=port)
         self.save()
         return key
 
