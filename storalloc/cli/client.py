@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 
+from storalloc.begin_time import local_zone, parse_begin
 from storalloc.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -36,7 +37,7 @@ from storalloc.client.session import (
     set_output,
 )
 from storalloc.config.loader import ConfigError, find_config, load_client_config
-from storalloc.units import local_zone, parse_begin, parse_size_gb, parse_time_limit
+from storalloc.units import parse_size_gb, parse_time_limit
 from storalloc.wire import protocol as p
 from storalloc.wire.keys import SecurityError
 
