@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from storalloc import registry
 from storalloc.cli.common import (
@@ -25,9 +28,15 @@ from storalloc.cli.trust import (
     orchestrator_security,
     state_dir,
 )
-from storalloc.config.loader import ConfigError, find_config, load_orchestrator_config
+from storalloc.config.loader import (
+    ConfigError,
+    OrchestratorConfig,
+    find_config,
+    load_orchestrator_config,
+)
 from storalloc.config.paths import StateDirError
 from storalloc.wire.keys import SecurityError
+from storalloc.wire.security import OrchestratorSecurity
 
 PROG = "orchestrator"
 
@@ -58,54 +67,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     setup_logging(args.verbose, args.quiet, default=logging.INFO)
     if args.gen_keys:
         return _gen_keys(args.gen_keys)
-    try:
-        cfg = load_orchestrator_config(
-            find_config("orchestrator", args.config), strategy_names=registry.STRATEGIES
-        )
-        strategy = registry.make_strategy(
-            args.strategy or cfg.sched_strategy, cfg.strategy_options, cfg.seed
-        )
-        state = state_dir(cfg, args.state_dir)  # created, or a clear error now, not later
-        _audit_to(cfg.audit_log or str(state / "audit.log"), cfg.source)
-        security = orchestrator_security(cfg)
-    except (ConfigError, registry.PluginError, StateDirError, SecurityError,
-            CredentialError) as exc:  # fmt: skip
-        error(PROG, str(exc))
+    setup = _setup(args)
+    if setup is None:
         return EXIT_FAILED
-    import zmq
-
-    from storalloc.orchestrator.service import Orchestrator  # zmq only once the config is sound
-    from storalloc.orchestrator.store import Store, StoreError
-    from storalloc.sim.report import build_report
-
+    cfg = setup.cfg
     try:
         metrics, metrics_at = _metrics(args.metrics or cfg.metrics, cfg.metrics_interval)
     except Exception as exc:  # MetricsUnavailable, or a malformed --metrics
         error(PROG, str(exc))
         return EXIT_FAILED
-    try:
-        # A simulation replays a trace on virtual time: nothing in it outlives the run.
-        store = None if args.simulate else Store(database_path(cfg, state))
-        orch = Orchestrator(
-            client_endpoint=args.client_endpoint or cfg.client_endpoint,
-            server_endpoint=args.server_endpoint or cfg.server_endpoint,
-            strategy=strategy, block_size=cfg.block_size, admins=frozenset(cfg.admins),
-            heartbeat_interval=cfg.heartbeat_interval,
-            heartbeat_timeout=cfg.heartbeat_timeout, max_request_gb=cfg.max_request_gb,
-            simulate=args.simulate,
-            report_builder=build_report, security=security,
-            reply_queue=cfg.reply_queue, warn_before=cfg.lease_warning,
-            max_setup_attempts=cfg.max_setup_attempts,
-            retry_backoff=cfg.setup_retry_backoff, metrics=metrics, store=store,
-        )  # fmt: skip
-    except (StoreError, zmq.ZMQError) as exc:  # unusable database; address in use
-        security.stop()
-        error(PROG, str(exc) if isinstance(exc, StoreError) else f"cannot listen: {exc}")
+    orch = _build(args, setup, metrics)
+    if orch is None:
         if metrics is not None:
             metrics.close()  # type: ignore[attr-defined]
         return EXIT_FAILED
@@ -125,6 +101,65 @@ def main(argv: list[str] | None = None) -> int:
         if metrics is not None:
             metrics.close()  # type: ignore[attr-defined]
     return EXIT_OK
+
+
+@dataclass(frozen=True, slots=True)
+class _Setup:
+    """What the configuration yields before any socket is opened."""
+
+    cfg: OrchestratorConfig
+    strategy: Any
+    state: Path
+    security: OrchestratorSecurity
+
+
+def _setup(args: argparse.Namespace) -> _Setup | None:
+    """Config, strategy, state directory, audit trail and keys; None once a problem is said."""
+    try:
+        cfg = load_orchestrator_config(
+            find_config("orchestrator", args.config), strategy_names=registry.STRATEGIES
+        )
+        strategy = registry.make_strategy(
+            args.strategy or cfg.sched_strategy, cfg.strategy_options, cfg.seed
+        )
+        state = state_dir(cfg, args.state_dir)  # created, or a clear error now, not later
+        _audit_to(cfg.audit_log or str(state / "audit.log"), cfg.source)
+        security = orchestrator_security(cfg)
+    except (ConfigError, registry.PluginError, StateDirError, SecurityError,
+            CredentialError) as exc:  # fmt: skip
+        error(PROG, str(exc))
+        return None
+    return _Setup(cfg, strategy, state, security)
+
+
+def _build(args: argparse.Namespace, setup: _Setup, metrics: object | None) -> Any:
+    """The Orchestrator with its sockets bound, or None once the reason is said."""
+    import zmq
+
+    from storalloc.orchestrator.service import Orchestrator  # zmq only once the config is sound
+    from storalloc.orchestrator.store import Store, StoreError
+    from storalloc.sim.report import build_report
+
+    cfg = setup.cfg
+    try:
+        # A simulation replays a trace on virtual time: nothing in it outlives the run.
+        store = None if args.simulate else Store(database_path(cfg, setup.state))
+        return Orchestrator(
+            client_endpoint=args.client_endpoint or cfg.client_endpoint,
+            server_endpoint=args.server_endpoint or cfg.server_endpoint,
+            strategy=setup.strategy, block_size=cfg.block_size, admins=frozenset(cfg.admins),
+            heartbeat_interval=cfg.heartbeat_interval,
+            heartbeat_timeout=cfg.heartbeat_timeout, max_request_gb=cfg.max_request_gb,
+            simulate=args.simulate,
+            report_builder=build_report, security=setup.security,
+            reply_queue=cfg.reply_queue, warn_before=cfg.lease_warning,
+            max_setup_attempts=cfg.max_setup_attempts,
+            retry_backoff=cfg.setup_retry_backoff, metrics=metrics, store=store,
+        )  # fmt: skip
+    except (StoreError, zmq.ZMQError) as exc:  # unusable database; address in use
+        setup.security.stop()
+        error(PROG, str(exc) if isinstance(exc, StoreError) else f"cannot listen: {exc}")
+        return None
 
 
 def _audit_to(path: str, source: str | None) -> None:

@@ -22,6 +22,8 @@ from storalloc.cli.common import (
 from storalloc.cli.trust import SERVER_KEY, gen_keys, server_security
 from storalloc.config.loader import (
     ConfigError,
+    NodeConfig,
+    ServerConfig,
     find_config,
     load_server_config,
     load_system,
@@ -92,6 +94,27 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     if args.gen_keys:
         return _gen_keys(args.gen_keys)
+    loaded = _load(parser, args)
+    if loaded is None:
+        return EXIT_FAILED
+    cfg, node, index = loaded
+    from storalloc.server.backends import BackendError, build_backend
+
+    try:
+        backend = build_backend(cfg, node, simulate=args.simulate, dry_run=args.dry_run,
+                                driver=args.driver, emit=_emit)
+        if args.reset:
+            return _reset(backend, args.yes)
+    except (BackendError, ValueError) as exc:
+        error(PROG, str(exc))
+        return EXIT_FAILED
+    return _serve(args, cfg, node, f"{args.name or cfg.name or node.hostname}:{index}", backend)
+
+
+def _load(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> tuple[ServerConfig, NodeConfig, int] | None:
+    """The config, this server's node and its index; None once a problem is said."""
     if not args.system:
         parser.error("the following arguments are required: -s/--system")
     if args.node is not None and args.node < 0:
@@ -103,25 +126,22 @@ def main(argv: list[str] | None = None) -> int:
         node = select_node(system, dataclasses.replace(cfg, node=index))
     except ConfigError as exc:
         error(PROG, str(exc))
-        return EXIT_FAILED
+        return None
     real = not (args.simulate or args.dry_run)
     if real and os.geteuid() != 0:
         error(PROG, "exporting NVMe-oF targets needs root (run as root, or use --simulate "
                     "or --dry-run)")
-        return EXIT_FAILED
-    from storalloc.server.backends import BackendError, build_backend
+        return None
+    return cfg, node, index
 
-    try:
-        backend = build_backend(cfg, node, simulate=args.simulate, dry_run=args.dry_run,
-                                driver=args.driver, emit=_emit)
-        if args.reset:
-            return _reset(backend, args.yes)
-    except (BackendError, ValueError) as exc:
-        error(PROG, str(exc))
-        return EXIT_FAILED
+
+def _serve(
+    args: argparse.Namespace, cfg: ServerConfig, node: NodeConfig, name: str, backend: Backend
+) -> int:
+    """Register `name` with the orchestrator and serve its orders until stopped."""
     from storalloc.server.agent import StorageServer
+    from storalloc.server.backends import BackendError
 
-    name = f"{args.name or cfg.name or node.hostname}:{index}"
     try:
         security = server_security(cfg)
     except SecurityError as exc:

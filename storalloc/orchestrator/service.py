@@ -66,28 +66,36 @@ class Orchestrator(ClientDesk, ServerDesk):
         self.timers = TimerQueue()  # scheduler time: virtual in simulation
         self.finished: list[Job] = []
         self.wire = WireAdapter(self.clients, self.servers, heartbeat_interval)
-        # Trace jobs run on virtual time: their setup must not race the server processes'
-        # answers, or one replay would differ from the next. They are set up at once, as
-        # the one-process simulator does, so both replays give the same report.
-        self.instant = InstantServers({})
-        self.scheduler = Scheduler(
-            Cluster(), strategy, self.clock, self.timers,
-            self._emit_simulated if simulate else self.wire,
-            on_finish=self.finished.append if simulate else None,
-            on_placed=self._draw if log.isEnabledFor(logging.DEBUG) else None,
-            **core,
-        )  # fmt: skip
-        self.instant.scheduler = self.scheduler
+        self.scheduler = self._build_scheduler(strategy, core)
         self.report_builder = report_builder
         self.metrics = metrics
         if metrics is not None:
             self.wire.listeners.append(metrics.listener(self.clock))
-        self.heartbeat_timeout = heartbeat_timeout
-        self.last_seen: dict[int, float] = {}  # node → monotonic time of its last message
-        self._next_liveness = time.monotonic() + heartbeat_interval
-        self._liveness_period = heartbeat_interval
+        self._watch_servers(heartbeat_interval, heartbeat_timeout)
         self._stop = False
         self._attach_store(store)
+
+    def _watch_servers(self, interval: float, timeout: float) -> None:
+        """A server silent for `timeout` seconds is down; checked every `interval`."""
+        self.heartbeat_timeout = timeout
+        self.last_seen: dict[int, float] = {}  # node → monotonic time of its last message
+        self._next_liveness = time.monotonic() + interval
+        self._liveness_period = interval
+
+    def _build_scheduler(self, strategy: Strategy, core: dict[str, Any]) -> Scheduler:
+        # Trace jobs run on virtual time: their setup must not race the server processes'
+        # answers, or one replay would differ from the next. They are set up at once, as
+        # the one-process simulator does, so both replays give the same report.
+        self.instant = InstantServers({})
+        scheduler = Scheduler(
+            Cluster(), strategy, self.clock, self.timers,
+            self._emit_simulated if self.simulate else self.wire,
+            on_finish=self.finished.append if self.simulate else None,
+            on_placed=self._draw if log.isEnabledFor(logging.DEBUG) else None,
+            **core,
+        )  # fmt: skip
+        self.instant.scheduler = scheduler
+        return scheduler
 
     def _open_sockets(self, client_endpoint: str, server_endpoint: str, queue: int) -> None:
         security = self.security

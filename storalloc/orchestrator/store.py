@@ -13,29 +13,30 @@ the commit survive a power cut, not just a crash of the process.
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 import json
 import logging
 import os
 import sqlite3
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from storalloc.config.paths import StateDirError, default_state_dir, prepare_state_dir
 from storalloc.core import jobs as jobs_module
-from storalloc.core.cluster import Extent
 from storalloc.core.jobs import Job
+
+# Re-exported so importers of the store (and its tests) keep one place to look.
+from storalloc.orchestrator.job_codec import (  # noqa: F401
+    TRANSIENT,
+    _as_hinted,
+    job_from_json,
+    job_to_json,
+)
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 DB_NAME = "storalloc.db"
-# Runtime-only fields: reply addresses die with the connection, timers are re-armed.
-TRANSIENT = frozenset({"client", "timers"})
-_TYPES: dict[str, type] = {"Extent": Extent}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -63,84 +64,6 @@ class Saved:
     jobs: list[Job] = field(default_factory=list)
     nodes: list[dict[str, Any]] = field(default_factory=list)  # name, index, key, data
     requests: dict[tuple[str, str], int | None] = field(default_factory=dict)
-
-
-# --- generic (de)serialisation of Job --------------------------------------------------
-
-
-def _encode(value: Any) -> Any:
-    if isinstance(value, enum.Enum):
-        return value.value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        name = type(value).__name__
-        return {"$": name, **{f.name: _encode(getattr(value, f.name))
-                              for f in dataclasses.fields(value)}}  # fmt: skip
-    if isinstance(value, tuple):
-        return {"$t": [_encode(v) for v in value]}
-    if isinstance(value, set | frozenset):
-        return {"$s": [_encode(v) for v in sorted(value, key=repr)]}
-    if isinstance(value, list):
-        return [_encode(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _encode(v) for k, v in value.items()}
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    raise TypeError(f"cannot store a {type(value).__name__}")
-
-
-def _decode(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if "$t" in value:
-        return tuple(_decode(v) for v in value["$t"])
-    if "$s" in value:
-        return {_decode_hashable(v) for v in value["$s"]}
-    if "$" in value:
-        cls = _TYPES[value["$"]]
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: _decode(v) for k, v in value.items() if k in names})
-    return {k: _decode(v) for k, v in value.items()}
-
-
-def _decode_hashable(value: Any) -> Any:
-    decoded = _decode(value)
-    return tuple(decoded) if isinstance(decoded, list) else decoded
-
-
-def job_to_json(job: Job) -> str:
-    """Every field of `job` except the runtime-only ones; fields the lead adds come along."""
-    data = {}
-    for f in dataclasses.fields(job):
-        if f.name in TRANSIENT:
-            continue
-        try:
-            data[f.name] = _encode(getattr(job, f.name))
-        except TypeError as exc:
-            log.debug("job %s: field %s not stored: %s", job.id, f.name, exc)
-    return json.dumps(data, separators=(",", ":"))
-
-
-def job_from_json(text: str) -> Job:
-    """A Job from `job_to_json`; unknown stored fields are ignored, missing ones default."""
-    raw = json.loads(text)
-    hints = typing.get_type_hints(Job, vars(jobs_module))
-    values = {}
-    for f in dataclasses.fields(Job):
-        if f.name in TRANSIENT or f.name not in raw:
-            continue
-        values[f.name] = _as_hinted(_decode(raw[f.name]), hints.get(f.name))
-    return Job(**values)
-
-
-def _as_hinted(value: Any, hint: Any) -> Any:
-    """Enums come back as enums, also when the field is optional (`Reason | None`)."""
-    candidates = typing.get_args(hint) or (hint,)
-    for cls in candidates:
-        if value is not None and isinstance(cls, type) and issubclass(cls, enum.Enum):
-            return cls(value)
-    return value
 
 
 def _is_active(job: Job) -> bool:

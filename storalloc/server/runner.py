@@ -104,10 +104,24 @@ class Runner:
         argv = tuple(str(a) for a in argv)
         limit = self.timeout if timeout is None else timeout
         log.debug("run: %s", shlex.join(argv))
+        proc = self._start(argv, input)
+        try:
+            out, err = proc.communicate(input, timeout=limit)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            out, err = proc.communicate()
+            raise CommandError(argv, None, err, reason=f"timed out after {limit:g}s") from None
+        result = RunResult(argv, proc.returncode, out, err)
+        if check and proc.returncode != 0:
+            raise CommandError(argv, proc.returncode, err or out)
+        return result
+
+    def _start(self, argv: tuple[str, ...], input: str | None) -> subprocess.Popen[str]:
+        """Start `argv`; a missing or unrunnable program becomes a `CommandError`."""
         try:
             # A new session lets a timeout kill the whole process group, grandchildren included,
             # so a hung helper cannot keep our pipes open forever.
-            proc = subprocess.Popen(
+            return subprocess.Popen(
                 argv,
                 stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
@@ -123,16 +137,6 @@ class Runner:
             raise CommandError(argv, 127, reason=reason) from None
         except PermissionError as exc:
             raise CommandError(argv, 126, reason=f"could not be started: {exc}") from None
-        try:
-            out, err = proc.communicate(input, timeout=limit)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            out, err = proc.communicate()
-            raise CommandError(argv, None, err, reason=f"timed out after {limit:g}s") from None
-        result = RunResult(argv, proc.returncode, out, err)
-        if check and proc.returncode != 0:
-            raise CommandError(argv, proc.returncode, err or out)
-        return result
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:

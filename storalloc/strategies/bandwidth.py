@@ -123,6 +123,24 @@ def best_bandwidth_exact(disk: Disk, node: Node, decision: Decision) -> float:
             _, node_end, _, k_node = next(node_segs)
 
 
+def _refine(
+    node: int, slot: int, stage: int, payload: Any, nodes: Sequence[Node],
+    node_value: NodeValue, disk_upper: DiskValue, disk_exact: DiskValue,
+) -> list[tuple[float, int, int, int, Any]]:
+    """best_first's next step for a popped item: a node's bound becomes its value (stage 1),
+    a value is split into its disks' bounds (2), a disk's bound becomes its exact figure (3)."""
+    if stage == 0:
+        value = node_value(nodes[node])
+        top = min(value, max(d.write_bw for d in payload))
+        return [(-_upper_rank(top), node, -1, 1, (payload, value))]
+    if stage == 1:
+        disks, value = payload
+        return [(-_upper_rank(disk_upper(d, value)), node, d.index, 2, (d, value))
+                for d in disks]  # fmt: skip
+    disk, value = payload
+    return [(-rank(disk_exact(disk, value)), node, slot, 3, disk)]
+
+
 def best_first(
     fitting: Sequence[Disk],
     nodes: Sequence[Node],
@@ -156,19 +174,9 @@ def best_first(
         _, node, slot, stage, payload = heapq.heappop(heap)
         if stage == 3:
             return payload
-        if stage == 0:
-            value = node_value(nodes[node])
-            top = min(value, max(d.write_bw for d in payload))
-            heapq.heappush(heap, (-_upper_rank(top), node, -1, 1, (payload, value)))
-        elif stage == 1:
-            disks, value = payload
-            for disk in disks:
-                upper = disk_upper(disk, value)
-                heapq.heappush(heap, (-_upper_rank(upper), node, disk.index, 2, (disk, value)))
-        else:
-            disk, value = payload
-            exact = disk_exact(disk, value)
-            heapq.heappush(heap, (-rank(exact), node, slot, 3, disk))
+        for item in _refine(node, slot, stage, payload, nodes, node_value, disk_upper,
+                            disk_exact):  # fmt: skip
+            heapq.heappush(heap, item)
     return None
 
 

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, NoReturn
 
-from storalloc.config.paths import default_state_dir
 from storalloc.server.backends.base import (
     DEFAULT_NQN_PREFIX,
     BackendError,
@@ -19,10 +18,15 @@ from storalloc.server.backends.base import (
     validate_spec,
 )
 from storalloc.server.backends.carving import Carver, LvmCarver, carver_for
-from storalloc.server.backends.configfs import DEFAULT_ROOT, ConfigfsDriver
+from storalloc.server.backends.configfs import DEFAULT_ROOT
 from storalloc.server.backends.dhchap import generate_secret
-from storalloc.server.backends.fsops import DryRunFs, RealFs
-from storalloc.server.backends.nvmetcli import NvmetcliDriver
+from storalloc.server.backends.fsops import RealFs
+from storalloc.server.backends.nvmeof_setup import (
+    DRIVERS,  # noqa: F401  (re-exported: callers import it, and select_driver, from here)
+    select_driver,
+    state_dir_for,
+    tools_for,
+)
 from storalloc.server.backends.record import ExportBook, ExportRecord
 from storalloc.server.backends.target import (
     Namespace,
@@ -32,24 +36,9 @@ from storalloc.server.backends.target import (
     port_from_node,
 )
 from storalloc.server.backends.wipe import WipeJob, Wiper
-from storalloc.server.runner import DryRunRunner, Runner
+from storalloc.server.runner import Runner
 
 log = logging.getLogger("storalloc.server.backends")
-
-DRIVERS = ("auto", "nvmetcli", "configfs")
-
-
-def select_driver(
-    name: str, port: TargetPort, *, runner: Runner, fs: RealFs, root: str = DEFAULT_ROOT
-) -> TargetDriver:
-    """`auto` is configfs: it changes only what a lease touches and needs no extra tool."""
-    if name == "auto":
-        name = "configfs"
-    if name == "nvmetcli":
-        return NvmetcliDriver(port, runner=runner, root=root, fs=fs)
-    if name == "configfs":
-        return ConfigfsDriver(port, root=root, fs=fs)
-    raise BackendError(f"driver: expected one of {', '.join(DRIVERS)}, got {name!r}")
 
 
 class NvmeofBackend:
@@ -106,19 +95,12 @@ class NvmeofBackend:
         dev_root: str = "/dev",
     ) -> NvmeofBackend:
         """Build from a ServerConfig-like and a NodeConfig-like object."""
-        if dry_run:
-            runner: Runner = DryRunRunner(emit)
-            fs: RealFs = DryRunFs(emit)
-        else:
-            runner = Runner(timeout=float(getattr(server_cfg, "command_timeout", 30)))
-            fs = RealFs()
+        runner, fs = tools_for(server_cfg, dry_run=dry_run, emit=emit)
         port = port_from_node(node)
         name = driver or getattr(server_cfg, "driver", None) or "auto"
         if configfs_root == DEFAULT_ROOT:  # an explicit argument (tests) wins over the config
             configfs_root = getattr(server_cfg, "configfs_root", None) or DEFAULT_ROOT
         wipe = bool(getattr(server_cfg, "wipe", True))
-        state_dir = None if dry_run else (
-            getattr(server_cfg, "state_dir", None) or str(default_state_dir() / "server"))
         return cls(
             node,
             driver=select_driver(name, port, runner=runner, fs=fs, root=configfs_root),
@@ -133,7 +115,7 @@ class NvmeofBackend:
             dhchap=getattr(server_cfg, "dhchap", False),
             ctrl_loss_tmo=getattr(server_cfg, "ctrl_loss_tmo", None),
             wiper=Wiper(runner, float(getattr(server_cfg, "wipe_timeout", 3600))) if wipe else None,
-            book=ExportBook(state_dir),
+            book=ExportBook(state_dir_for(server_cfg, dry_run=dry_run)),
             lvm_devices=bool(getattr(server_cfg, "lvm_devices", False)),
         )
 
