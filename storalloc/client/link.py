@@ -60,7 +60,6 @@ class Link:
         self.dealer = Dealer(self.ctx, endpoint, security=security)
         self.reconnects = 0
         self.instance = ""  # the orchestrator's, from its pongs
-        self._answered: set[str] = set()  # request ids that got a reply
 
     def close(self) -> None:
         self.dealer.close()
@@ -90,13 +89,14 @@ class Link:
             f"{max(self.retry, self.timeout):g} s{tries}; it is down or unreachable"
         )
 
-    def _restarted(self, instance: str, answered: bool, resend: p.Message | None) -> None:
+    def _restarted(self, instance: str, resend: p.Message | None) -> None:
         """A restarted orchestrator has our job (its store) but not our address: re-send
-        the request (same id: answered from the job, no second one). Also when the first
-        pong comes before any answer: the restart may have happened before it."""
+        the request (same id: answered from the job, no second one). The run that took
+        the request is known from its first notice; a pong before any notice means the
+        request went unanswered, perhaps lost with a crashed run: ask again too."""
         known = self.instance
         self.instance = instance
-        if resend is not None and (known != instance if known else not answered):
+        if resend is not None and known != instance:
             log.info("the orchestrator restarted; asking again for request %s",
                      getattr(resend, "request_id", "?"))
             self.send(resend)
@@ -120,13 +120,14 @@ class Link:
             if msg is not None:
                 heard, attempt, pinging = now, now, False
                 if isinstance(msg, p.Pong):
-                    self._restarted(msg.instance, request_id in self._answered, resend)
+                    self._restarted(msg.instance, resend)
                     continue
+                if isinstance(msg, p.Notice) and not self.instance:
+                    self.instance = msg.instance  # the run that took our request
                 if getattr(msg, "request_id", request_id) not in (request_id, None):
                     continue  # a late reply to an earlier request of ours
                 if isinstance(msg, p.Error):
                     raise ServerError(msg)
-                self._answered.add(request_id)
                 return msg
             if timeout is None and not pinging:
                 self.send(p.Ping(request_id=self.new_id()))

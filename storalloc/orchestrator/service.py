@@ -65,7 +65,7 @@ class Orchestrator(ClientDesk, ServerDesk):
         self.clock: Clock = VirtualClock() if simulate else LiveClock()
         self.timers = TimerQueue()  # scheduler time: virtual in simulation
         self.finished: list[Job] = []
-        self.wire = WireAdapter(self.clients, self.servers, heartbeat_interval)
+        self.wire = WireAdapter(self.clients, self.servers, heartbeat_interval, self.instance)
         self.scheduler = self._build_scheduler(strategy, core)
         self.report_builder = report_builder
         self.metrics = metrics

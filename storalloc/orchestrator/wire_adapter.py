@@ -19,10 +19,12 @@ audit = logging.getLogger("storalloc.audit")
 class WireAdapter:
     """Send what the scheduler emits; also passes every event to `listeners`."""
 
-    def __init__(self, clients: Router, servers: Router, heartbeat_interval: float) -> None:
+    def __init__(self, clients: Router, servers: Router, heartbeat_interval: float,
+                 instance: str = "") -> None:  # fmt: skip
         self.clients = clients
         self.servers = servers
         self.heartbeat_interval = heartbeat_interval
+        self.instance = instance
         self.node_address: dict[int, bytes] = {}
         self.node_of_address: dict[bytes, int] = {}
         self.listeners: list[Callable[[ev.Event], None]] = []
@@ -51,7 +53,7 @@ class WireAdapter:
     def _notice(self, e: ev.JobNotice) -> None:
         job = e.job
         self.clients.send(job.client, p.Notice(request_id=job.request_id, job_id=job.id,
-                                               text=e.text))
+                                               text=e.text, instance=self.instance))
 
     def _granted(self, e: ev.JobGranted) -> None:
         job = e.job

@@ -196,6 +196,7 @@ class Notice(Message):
     request_id: str
     job_id: int
     text: str
+    instance: str = ""  # the orchestrator's run (see pong): who holds the job now
 
 
 @message("granted")
