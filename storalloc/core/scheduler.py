@@ -28,6 +28,7 @@ from storalloc.core.cluster import Cluster
 from storalloc.core.jobs import MAX_PARTS, Job, State, part_count, split_parts
 from storalloc.core.lifecycle import Ev
 from storalloc.core.membership import Membership
+from storalloc.core.planning import StrategyError
 from storalloc.core.queries import Queries, SchedulerError
 from storalloc.core.timers import TimerQueue
 from storalloc.strategies.base import Strategy
@@ -279,7 +280,7 @@ class Scheduler(Actions, Membership, Queries):
         self._do_unbook(job, {})
         try:
             slot = self._search(job, self._not_before(job), job.excluded)
-        except Exception:
+        except StrategyError:
             slot = None  # a failing strategy keeps the reservation it had
         self._do_book(job, {"restored": True})
         if slot is not None and slot[0] < job.start:
