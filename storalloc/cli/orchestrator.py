@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose, args.quiet, default=logging.INFO)
     if args.gen_keys:
-        return _gen_keys(args.gen_keys)
+        return gen_keys(PROG, args.gen_keys, ORCHESTRATOR_KEY)
     setup = _setup(args)
     if setup is None:
         return EXIT_FAILED
@@ -167,15 +167,6 @@ def _audit_to(path: str, source: str | None) -> None:
         setup_audit(path)
     except OSError as exc:
         raise ConfigError(f"{source}: audit_log: cannot write {path}: {exc.strerror}") from None
-
-
-def _gen_keys(directory: str) -> int:
-    try:
-        print(gen_keys(directory, ORCHESTRATOR_KEY), flush=True)
-    except SecurityError as exc:
-        error(PROG, str(exc))
-        return EXIT_FAILED
-    return EXIT_OK
 
 
 def _metrics(listen: str | None, interval: float) -> tuple[object | None, str | None]:

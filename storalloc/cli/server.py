@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         error(PROG, f"cannot write the audit log: {exc}")
         return EXIT_FAILED
     if args.gen_keys:
-        return _gen_keys(args.gen_keys)
+        return gen_keys(PROG, args.gen_keys, SERVER_KEY)
     loaded = _load(parser, args)
     if loaded is None:
         return EXIT_FAILED
@@ -184,13 +184,4 @@ def _reset(backend: Backend, yes: bool) -> int:
 
     removed = reset(backend)
     print(f"storalloc: removed {len(removed)} export(s)")
-    return EXIT_OK
-
-
-def _gen_keys(directory: str) -> int:
-    try:
-        print(gen_keys(directory, SERVER_KEY), flush=True)
-    except SecurityError as exc:
-        error(PROG, str(exc))
-        return EXIT_FAILED
     return EXIT_OK

@@ -8,9 +8,17 @@ from pathlib import Path
 
 import zmq
 
+from storalloc.cli.common import EXIT_FAILED, EXIT_OK, error
 from storalloc.config.loader import ClientConfig, OrchestratorConfig, ServerConfig
 from storalloc.config.paths import default_state_dir, prepare_state_dir
-from storalloc.wire.keys import AllowList, KeyPair, generate_keys, load_keys, load_public_key
+from storalloc.wire.keys import (
+    AllowList,
+    KeyPair,
+    SecurityError,
+    generate_keys,
+    load_keys,
+    load_public_key,
+)
 from storalloc.wire.security import ClientSecurity, CredentialError, Munge, OrchestratorSecurity
 
 log = logging.getLogger("storalloc.trust")
@@ -72,10 +80,16 @@ def client_security(cfg: ClientConfig) -> ClientSecurity | None:
                           server_public=load_public_key(cfg.orchestrator_key), munge=munge)
 
 
-def gen_keys(directory: str, name: str) -> str:
-    """`--gen-keys DIR`: the line to print on success."""
-    public, secret = generate_keys(directory, name)
-    return f"wrote {secret} (keep private) and {public} (give to peers)"
+def gen_keys(prog: str, directory: str, name: str) -> int:
+    """`--gen-keys DIR` of the orchestrator and of servers: write the pair, say where, and
+    return the exit code."""
+    try:
+        public, secret = generate_keys(directory, name)
+    except SecurityError as exc:
+        error(prog, str(exc))
+        return EXIT_FAILED
+    print(f"wrote {secret} (keep private) and {public} (give to peers)", flush=True)
+    return EXIT_OK
 
 
 __all__ = ["CredentialError", "client_security", "database_path", "gen_keys",
