@@ -255,3 +255,51 @@ def test_random_sequences_with_small_blocks_match_the_model(block: int) -> None:
 def test_block_size_below_two_is_refused() -> None:
     with pytest.raises(ValueError, match="block: expected at least 2"):
         DiskUsage(block=1)
+
+
+@pytest.mark.parametrize("block", [2, 3, 8, 128])
+def test_expiring_leases_as_time_passes_matches_the_model(block: int) -> None:
+    """A clock moves forward; leases are booked from `now`, some released early, the others
+    expired once over. Every query from `now` on must match the model of the live ones,
+    and history older than `now` must be dropped as leases expire."""
+    rng = random.Random(100 + block)
+    usage, model = DiskUsage(block=block), Model()
+    now = 0.0
+    for _ in range(1500):
+        now += rng.randrange(0, 3) / 4
+        over = [r for r in model.res if r[1] <= now]
+        for r in over:
+            usage.expire(*r, now)
+            model.res.remove(r)
+        if over:  # history dropped with the last expiry
+            assert len(usage._first) < 2 or usage._first[1] > now
+        roll = rng.random()
+        if model.res and roll < 0.2:  # an early release: its start may be pruned already
+            r = model.res.pop(rng.randrange(len(model.res)))
+            usage.remove(*r)
+        else:
+            s = now + rng.randrange(0, 8) / 4
+            r = (s, s + rng.randrange(1, 60) / 4, rng.choice([0.1, 1 / 3, 2.0, 7.5]))
+            usage.add(*r)
+            model.res.append(r)
+        a = now + rng.randrange(0, 20) / 4
+        b = a + rng.randrange(1, 40) / 4
+        assert usage.peak(a, b) == pytest.approx(model.peak(a, b), abs=1e-9)
+        assert usage.overlap_count(a, b) == model.overlap_count(a, b)
+        assert usage.load(a, b)[1] == pytest.approx(model.busy_time(a, b), abs=1e-9)
+        assert usage.share_integral(a, b) == pytest.approx(model.share_integral(a, b), abs=1e-9)
+        assert usage.earliest_fit(3.0, b - a, a, 10.0) == model.earliest_fit(3.0, b - a, a, 10.0)
+        assert usage.used_at(now) == pytest.approx(model.used_at(now), abs=1e-9)
+        assert len(usage) == len(model.res)
+    top = max((model.used_at(s) for s, _, _ in model.res), default=0.0)
+    assert usage.peak_all() >= top - 1e-9  # history may still count: only ever more
+
+
+def test_expire_refuses_a_lease_that_is_not_over() -> None:
+    usage = DiskUsage()
+    usage.add(0, 10, 1)
+    with pytest.raises(ValueError, match="not over"):
+        usage.expire(0, 10, 1, now=5)
+    with pytest.raises(KeyError, match=r"no reservation \[0, 9\)"):
+        usage.expire(0, 9, 1, now=20)
+    assert len(usage) == 1 and usage.peak(5, 6) == 1

@@ -87,8 +87,13 @@ class Actions:
             self.on_placed(job)
 
     def _do_unbook(self: Scheduler, job: Job, ctx: dict) -> None:
-        if job.start is not None and job.extents:
-            self.cluster.unbook(job.extents, job.start, job.start + job.duration)
+        if job.start is None or not job.extents:
+            return
+        end, now = job.start + job.duration, self.clock.now()
+        if end <= now:  # a lease that ran its course: nothing ahead of now to give back
+            self.cluster.expire(job.extents, job.start, end, now)
+        else:
+            self.cluster.unbook(job.extents, job.start, end)
 
     def _do_arm_start(self: Scheduler, job: Job, ctx: dict) -> None:
         if job.start is not None and (job.start > self.clock.now() or ctx.get("restored")):
