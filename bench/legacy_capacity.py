@@ -75,6 +75,11 @@ class DiskUsage:
         self._busy = self._share = None
         self._walks = 0
 
+    def expire(self, start: float, end: float, size: float, now: float) -> None:
+        """A lease's end, as this structure handled it: a full removal."""
+        del now
+        self.remove(start, end, size)
+
     def remove(self, start: float, end: float, size: float) -> None:
         """Give back a reservation previously booked with `add` (same arguments)."""
         try:

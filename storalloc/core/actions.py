@@ -36,14 +36,16 @@ class Actions:
         old = job.state
         new, actions = step(old, event)
         job.state = new
-        if new in FINAL:
+        final = new in FINAL
+        if final:
             job.reason_code = ctx.get("code", "")
             job.reason = ctx.get("reason", "")
         for name in actions:
-            getattr(self, "_do_" + name)(job, ctx)
-        if new in FINAL:
+            _ACTIONS[name](self, job, ctx)
+        if final:
             self._epilogue(job)
-        self.emit(ev.JobChanged(job, old.value))
+        if self.track_changes:
+            self.emit(ev.JobChanged(job, old.value))
 
     def _epilogue(self: Scheduler, job: Job) -> None:
         """Every final state: no timers, out of the queue, archived, told once."""
@@ -80,9 +82,9 @@ class Actions:
             for ext in job.extents:
                 log.debug("[%05d] Add [%s] on node %d, disk %d", job.id,
                           format_request(ext.size, job.duration), ext.node, ext.disk)
-        getattr(self.strategy, "committed", lambda _job_id, _placement: None)(
-            job.id, job.extents
-        )
+        committed = getattr(self.strategy, "committed", None)
+        if committed is not None:
+            committed(job.id, job.extents)
         if self.on_placed is not None:
             self.on_placed(job)
 
@@ -206,3 +208,7 @@ class Actions:
 
 def _clock_text(t: float) -> str:
     return datetime.fromtimestamp(t).isoformat(timespec="seconds")
+
+
+#: Each action of the lifecycle table, by name: one lookup per action when an event fires.
+_ACTIONS = {name[4:]: fn for name, fn in vars(Actions).items() if name.startswith("_do_")}

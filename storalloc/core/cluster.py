@@ -176,9 +176,10 @@ class Cluster:
 
     def book(self, extents: Iterable[Extent], start: float, end: float) -> None:
         for ext in extents:
-            disk = self.disk(ext.node, ext.disk)
+            node = self.nodes[ext.node]
+            disk = node.disks[ext.disk]
             disk.usage.add(start, end, ext.size)
-            self.nodes[ext.node].usage.add(start, end, ext.size)
+            node.usage.add(start, end, ext.size)
             self._changed(disk)
 
     def unbook(self, extents: Iterable[Extent], start: float, end: float) -> None:

@@ -27,6 +27,9 @@ class State(enum.StrEnum):
     REFUSED = "REFUSED"  # could never fit, or not granted in time (--immediate)
 
 
+_SHED: tuple = ()  # shared by every shed job: nothing is ever added to an ended job
+_SHED_SET: frozenset = frozenset()
+
 ACTIVE = frozenset({State.PENDING, State.CONFIGURING, State.ALLOCATED})
 NODE_DOWN = "NODE_DOWN"  # shown instead of the state when a node holding a part is down
 
@@ -92,6 +95,14 @@ class Job:
         self.connections = [None] * count
         if len(self.attempts) != count:
             self.attempts = [0] * count
+
+    def shed(self) -> None:
+        """Let go of what only a live job uses (exports, connections, attempt numbers,
+        excluded disks, timers): a replay keeps every ended job for its report, a million
+        of them in one process, and the report reads none of these."""
+        self.exports = self.connections = self.attempts = _SHED  # type: ignore[assignment]
+        self.excluded = _SHED_SET  # type: ignore[assignment]
+        self.timers = _SHED  # type: ignore[assignment]
 
     def cancel_timers(self) -> None:
         for timer in self.timers:

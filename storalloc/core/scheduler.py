@@ -62,6 +62,7 @@ class Scheduler(Actions, Membership, Queries):
         history: int = 10_000,
         on_finish: Callable[[Job], None] | None = None,
         on_placed: Callable[[Job], None] | None = None,
+        track_changes: bool = True,
     ) -> None:
         self.cluster, self.strategy, self.clock, self.timers = cluster, strategy, clock, timers
         self.emit = emit
@@ -70,6 +71,9 @@ class Scheduler(Actions, Membership, Queries):
         self.retry_backoff, self.retry_backoff_max = retry_backoff, retry_backoff_max
         self.warn_before = warn_before
         self.on_finish, self.on_placed = on_finish, on_placed
+        # JobChanged after every transition, for a store or metrics; a replay with no
+        # listener saves building one per transition.
+        self.track_changes = track_changes
         self.jobs: dict[int, Job] = {}  # active jobs
         self.history: dict[int, Job] = {}  # the latest ended jobs, for --show
         self.history_size = history
@@ -103,9 +107,10 @@ class Scheduler(Actions, Membership, Queries):
         if known is not None:
             self._retell(known, client)
             return known
+        now = self.clock.now()
         job = self._enqueue(Job(
-            id=self.next_id, user=user, size=size, duration=duration, submit=self.clock.now(),
-            begin=self.clock.now() if begin is None else max(self.clock.now(), begin),
+            id=self.next_id, user=user, size=size, duration=duration, submit=now,
+            begin=now if begin is None else max(now, begin),
             parts=(), client=client, request_id=request_id, hostnqn=hostnqn,
             immediate=immediate, trace_id=trace_id, quiet=quiet,
         ))  # fmt: skip
@@ -138,7 +143,8 @@ class Scheduler(Actions, Membership, Queries):
         if log.isEnabledFor(logging.DEBUG):
             log.debug("[%05d] New incoming request: [%s]", job.id,
                       format_request(job.size, job.duration))
-        self.emit(ev.JobChanged(job, None))  # a store keeps it from now on
+        if self.track_changes:
+            self.emit(ev.JobChanged(job, None))  # a store keeps it from now on
         return job
 
     def _request_seen(self, user: str, request_id: str) -> Job | None:
@@ -207,8 +213,10 @@ class Scheduler(Actions, Membership, Queries):
             return False
         if job.exports[part] is not None:
             return job.exports[part] == export_id  # a duplicate reply
-        others = (c for i, c in enumerate(job.connections) if i != part)
-        last = job.state is State.CONFIGURING and all(c is not None for c in others)
+        last = job.state is State.CONFIGURING and (
+            len(job.parts) == 1
+            or all(c is not None for i, c in enumerate(job.connections) if i != part)
+        )
         event = Ev.LAST_PART_ALLOCATED if last else Ev.PART_ALLOCATED
         self._fire(job, event, part=part, export_id=export_id, connection=connection)
         return True

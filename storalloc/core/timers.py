@@ -23,44 +23,42 @@ class Timer:
         self.args = args
         self.cancelled = False
 
-    def __lt__(self, other: Timer) -> bool:
-        return (self.deadline, self.priority, self.seq) < (
-            other.deadline, other.priority, other.seq
-        )
-
     def cancel(self) -> None:
         self.cancelled = True
 
 
 class TimerQueue:
     def __init__(self) -> None:
-        self._heap: list[Timer] = []
+        # (deadline, priority, seq, timer): tuples compare in C, and seq is unique, so the
+        # timer itself is never compared.
+        self._heap: list[tuple[float, int, int, Timer]] = []
         self._seq = itertools.count()
 
     def __len__(self) -> int:
-        return sum(1 for t in self._heap if not t.cancelled)
+        return sum(1 for *_, t in self._heap if not t.cancelled)
 
     def schedule(
         self, deadline: float, callback: Callable[..., Any], *args: Any, priority: int = 0
     ) -> Timer:
-        timer = Timer(deadline, priority, next(self._seq), callback, args)
-        heapq.heappush(self._heap, timer)
+        seq = next(self._seq)
+        timer = Timer(deadline, priority, seq, callback, args)
+        heapq.heappush(self._heap, (deadline, priority, seq, timer))
         return timer
 
     def _drop_cancelled(self) -> None:
         heap = self._heap
-        while heap and heap[0].cancelled:
+        while heap and heap[0][3].cancelled:
             heapq.heappop(heap)
 
     def next_deadline(self) -> float | None:
         self._drop_cancelled()
-        return self._heap[0].deadline if self._heap else None
+        return self._heap[0][0] if self._heap else None
 
     def pop_due(self, now: float) -> Timer | None:
         """The earliest live timer due at or before `now`, removed from the queue."""
         self._drop_cancelled()
-        if self._heap and self._heap[0].deadline <= now:
-            return heapq.heappop(self._heap)
+        if self._heap and self._heap[0][0] <= now:
+            return heapq.heappop(self._heap)[3]
         return None
 
     def run_due(self, now: float) -> int:

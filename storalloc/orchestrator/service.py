@@ -27,7 +27,7 @@ from storalloc.orchestrator.server_desk import ServerDesk
 from storalloc.orchestrator.store import Store
 from storalloc.orchestrator.timeline import Bar, NodeRows, render_timeline, terminal_columns
 from storalloc.orchestrator.wire_adapter import WireAdapter
-from storalloc.sim.replay import InstantServers
+from storalloc.sim.replay import InstantServers, keep_for_report
 from storalloc.strategies.base import Strategy
 from storalloc.wire import protocol as p
 from storalloc.wire.security import NodeKeys, OrchestratorSecurity, peer_key
@@ -90,7 +90,7 @@ class Orchestrator(ClientDesk, ServerDesk):
         scheduler = Scheduler(
             Cluster(), strategy, self.clock, self.timers,
             self._emit_simulated if self.simulate else self.wire,
-            on_finish=self.finished.append if self.simulate else None,
+            on_finish=keep_for_report(self.finished) if self.simulate else None,
             on_placed=self._draw if log.isEnabledFor(logging.DEBUG) else None,
             **core,
         )  # fmt: skip

@@ -111,6 +111,16 @@ class Simulation:
         replay_records(self.scheduler, self.clock, self.timers, records, on_record)
 
 
+def keep_for_report(finished: list[Job]) -> Callable[[Job], None]:
+    """`on_finish` of a replay: keep each ended job, without what only a live job uses."""
+
+    def keep(job: Job) -> None:
+        job.shed()
+        finished.append(job)
+
+    return keep
+
+
 def make_node(name: str, node: Any) -> Node:
     """A cluster Node from a `storalloc.config.loader.NodeConfig`, built as the orchestrator builds
     one from a server's `Register` message."""
@@ -133,7 +143,7 @@ def new_simulation(
     finished: list[Job] = []
     scheduler = Scheduler(
         Cluster(), strategy, clock, timers, outbox, block_size=block_size, admins=admins,
-        on_finish=finished.append,
+        on_finish=keep_for_report(finished), track_changes=False,
     )  # fmt: skip
     outbox.scheduler = scheduler
     for node in nodes:

@@ -162,7 +162,7 @@ def best_first(
     (node, disk) key.
     """
     if len(fitting) <= DIRECT_LIMIT:
-        return _direct_best(fitting, nodes, node_value, disk_exact)
+        return _direct_best(fitting, nodes, node_value, disk_upper, disk_exact)
     heap: list[tuple[float, int, int, int, Any]] = []
     # `fitting` is in (node, disk) order: groupby keeps each node's disks together.
     for index, members in groupby(fitting, attrgetter("node")):
@@ -181,16 +181,24 @@ def best_first(
 
 
 def _direct_best(
-    fitting: Sequence[Disk], nodes: Sequence[Node], node_value: NodeValue, disk_exact: DiskValue
+    fitting: Sequence[Disk],
+    nodes: Sequence[Node],
+    node_value: NodeValue,
+    disk_upper: DiskValue,
+    disk_exact: DiskValue,
 ) -> Disk | None:
-    """best_first's answer by evaluating every disk: cheaper than the heap on small sites.
-    `fitting` is in (node, disk) order, so keeping the first maximum breaks ties alike."""
+    """best_first's answer by walking the disks in order: cheaper than the heap on small
+    sites. `fitting` is in (node, disk) order, so keeping the first maximum breaks ties
+    alike; a disk whose upper bound cannot beat that maximum is not evaluated (on a busy
+    node the link's share is the figure of every disk, so the first disk decides)."""
     best: Disk | None = None
     best_rank = float("-inf")
     node_index, value = -1, 0.0
     for disk in fitting:
         if disk.node != node_index:
             node_index, value = disk.node, node_value(nodes[disk.node])
+        if best is not None and _upper_rank(disk_upper(disk, value)) <= best_rank:
+            continue
         figure = rank(disk_exact(disk, value))
         if figure > best_rank:
             best, best_rank = disk, figure
