@@ -58,6 +58,8 @@ def _frames(kind: str, body: object) -> list[bytes]:
 
 
 GOOD = {"request_id": "r", "user": "u", "size_gb": 1, "duration_s": 60}
+BATCH = {"request_id": "r", "trace_ids": ["t1", "t2"], "users": ["u", "u"], "submits": [0, 5],
+         "sizes_gb": [1, 2], "durations_s": [60, 60], "begins": [None, 10]}
 
 
 @pytest.mark.parametrize(
@@ -82,6 +84,16 @@ GOOD = {"request_id": "r", "user": "u", "size_gb": 1, "duration_s": 60}
         (_frames("register", {"name": "n", "hostname": "h", "network_bw": 1, "disks": []}),
          "bad_field", "at least one disk"),
         ([p.VERSION, b"alloc_request", b" " * (p.MAX_BODY + 1)], "too_large", "exceeds"),
+        (_frames("trace_batch", {**BATCH, "users": ["u"]}), "bad_field",
+         "field 'users' has 1 entries for 2 trace ids"),
+        (_frames("trace_batch", {**BATCH, "sizes_gb": [1, -3]}), "bad_field",
+         "record 't2': trace_batch: field 'size_gb' must be > 0"),
+        (_frames("trace_batch", {**BATCH, "begins": [None, "soon"]}), "bad_field", "'begins'"),
+        (_frames("trace_batch", {key: [] for key in BATCH} | {"request_id": "r"}),
+         "bad_field", "1 to 256 records, got 0"),
+        (_frames("trace_batch", {key: v * 129 if isinstance(v, list) else v
+                                 for key, v in BATCH.items()}),
+         "bad_field", "1 to 256 records, got 258"),
     ],
 )
 def test_rejections_name_the_problem(frames, code, words):

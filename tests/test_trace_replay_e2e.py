@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from storalloc.client.session import Link
+from storalloc.client.session import Link, ServerError
 from storalloc.client.trace_replay import nodes, wait_for_servers
 from storalloc.sim import sweep as simulate
 from storalloc.sim.traces.synthetic import generate, write_native_csv
+from storalloc.wire import protocol as p
 from tests.procs import ORCH_CFG, WAIT, run_client, start_orchestrator, start_server
 
 pytestmark = pytest.mark.e2e
@@ -90,6 +91,18 @@ def test_three_processes_and_one_give_the_same_report(site_factory, tmp_path, tr
         assert report["delayed_requests_count"] > 0 and report["refused_requests_count"] > 0
     assert "Replay report:" in result.stdout
     assert "replay: 100%" in result.stderr  # progress lines, stderr not being a terminal
+
+
+def test_a_record_out_of_order_ends_its_batch_with_an_error_naming_it(site_factory):
+    site = site_factory(DATA / "duo.yml", 1)
+    batch = p.TraceBatch(request_id="b1", trace_ids=["first", "late"], users=["u", "u"],
+                         submits=[100.0, 50.0], sizes_gb=[1.0, 1.0], durations_s=[60.0, 60.0],
+                         begins=[None, None])  # fmt: skip
+    site.link.send(batch)
+    with pytest.raises(ServerError, match="trace record late goes back in time") as err:
+        site.link.receive("b1", WAIT)
+    assert err.value.code == "bad_order"
+    assert nodes(site.link).submitted == 1  # the record before it stays submitted
 
 
 def test_bad_record_stops_before_anything_is_sent(site_factory):

@@ -1,8 +1,8 @@
 """`client.py --trace`: replay a trace into an orchestrator running `--simulate`.
 
-Every record goes out as a `TraceSubmit` in submit order, with up to WINDOW of them in
+Records go out in submit order, up to 256 to a `TraceBatch`, with up to WINDOW batches in
 flight: the client never sleeps and never waits for one answer before sending the next, and
-nothing can be dropped because every submission is acknowledged (`TraceAck`). Then
+nothing can be dropped because every batch is acknowledged (`TraceAck`). Then
 `TraceEnd` makes the orchestrator run the remaining leases and answer with the report.
 """
 
@@ -25,7 +25,7 @@ from storalloc.sim.report import add_trace_stats, format_report, report_format, 
 from storalloc.sim.traces import TraceError, TraceRecord, read_trace_with_stats
 from storalloc.wire import protocol as p
 
-WINDOW = 256  # submissions in flight: keeps both sockets busy, bounds the queued memory
+WINDOW = 4  # batches in flight: keeps both sockets busy, bounds the queued memory
 EXIT_OK, EXIT_FAILED = 0, 1  # as storalloc.cli.common's (this module sits below cli)
 REPORT_TIMEOUT = 120.0  # s: ending a long replay runs every remaining lease first
 SERVER_POLL = 0.1  # s between two checks for a registered storage server at start-up
@@ -116,12 +116,16 @@ def send_records(
     user: str = "trace",
     on_progress: Callable[[int], None] | None = None,
 ) -> None:
-    """Submit every record, WINDOW at a time in flight, and wait for every TraceAck."""
+    """Submit every record, in TraceBatch messages of up to p.MAX_TRACE_BATCH records with
+    WINDOW of them in flight, and wait until every batch is acknowledged."""
     prefix = link.new_id() + "-"
-    sent = acked = 0
-    while acked < len(records):
-        while sent < len(records) and sent - acked < WINDOW:
-            link.send(_submission(prefix + str(sent), records[sent], user))
+    size = p.MAX_TRACE_BATCH
+    firsts = range(0, len(records), size)  # each batch by the index of its first record
+    sent = acked = done = 0
+    while acked < len(firsts):
+        while sent < len(firsts) and sent - acked < WINDOW:
+            first = firsts[sent]
+            link.send(_batch(prefix + str(first), records[first : first + size], user))
             sent += 1
         msg = link.dealer.recv(link.timeout * 1000)
         if msg is None:
@@ -132,20 +136,24 @@ def send_records(
         if not request_id.startswith(prefix):
             continue  # a late answer to something else
         if isinstance(msg, p.Error):
-            record = records[int(request_id[len(prefix) :])]
-            raise ReplayError(f"record {record.id} (submit {record.submit:g}): {msg.message}")
+            raise ReplayError(msg.message)  # it names the record
         if isinstance(msg, p.TraceAck):
             acked += 1
+            done += min(size, len(records) - int(request_id[len(prefix) :]))
             if on_progress is not None:
-                on_progress(acked)
+                on_progress(done)
 
 
-def _submission(request_id: str, record: TraceRecord, user: str) -> p.TraceSubmit:
-    return p.TraceSubmit(
-        request_id=request_id, trace_id=record.id, user=record.user or user,
-        submit=record.submit, size_gb=record.capacity, duration_s=record.duration,
-        begin=record.start,
-    )  # fmt: skip
+def _batch(request_id: str, records: Sequence[TraceRecord], user: str) -> p.TraceBatch:
+    return p.TraceBatch(
+        request_id=request_id,
+        trace_ids=[r.id for r in records],
+        users=[r.user or user for r in records],
+        submits=[r.submit for r in records],
+        sizes_gb=[r.capacity for r in records],
+        durations_s=[r.duration for r in records],
+        begins=[r.start for r in records],
+    )
 
 
 def end_replay(link: Link) -> dict:

@@ -78,8 +78,8 @@ class ClientDesk:
                 )
             case p.RemoveNode():
                 return self._remove_node(msg)
-            case p.TraceSubmit():
-                return self._trace_submit(msg)
+            case p.TraceBatch():
+                return self._trace_batch(msg)
             case p.TraceEnd():
                 return self._trace_end(msg)
         return p.Error(
@@ -97,18 +97,24 @@ class ClientDesk:
             self.store.node_removed(name)
         return p.Done(request_id=msg.request_id, text=text)
 
-    def _trace_submit(self: Orchestrator, msg: p.TraceSubmit) -> p.Message:
+    def _trace_batch(self: Orchestrator, msg: p.TraceBatch) -> p.Message:
+        """Submit the records in order; the first one out of order ends the batch with an
+        error naming it (the ones before it stay submitted, as they would one by one)."""
         if not isinstance(self.clock, VirtualClock):
             raise SchedulerError("not_simulating", "trace replay needs orchestrator --simulate")
-        try:
-            job = submit_at(
-                self.scheduler, self.clock, self.timers, trace_id=msg.trace_id,
-                user=msg.user, submit=msg.submit, size=msg.size_gb, duration=msg.duration_s,
-                begin=msg.begin, request_id=msg.request_id,
-            )  # fmt: skip
-        except ReplayOrderError as exc:
-            raise SchedulerError("bad_order", str(exc)) from None
-        return p.TraceAck(request_id=msg.request_id, job_id=job.id)
+        job_id = None
+        rows = zip(msg.trace_ids, msg.users, msg.submits, msg.sizes_gb, msg.durations_s,
+                   msg.begins, strict=True)  # fmt: skip
+        for trace_id, user, submit, size, duration, begin in rows:
+            try:
+                job = submit_at(
+                    self.scheduler, self.clock, self.timers, trace_id=trace_id, user=user,
+                    submit=submit, size=size, duration=duration, begin=begin,
+                )  # fmt: skip
+            except ReplayOrderError as exc:
+                raise SchedulerError("bad_order", str(exc)) from None
+            job_id = job.id
+        return p.TraceAck(request_id=msg.request_id, job_id=job_id)
 
     def _trace_end(self: Orchestrator, msg: p.TraceEnd) -> p.Message:
         if not isinstance(self.clock, VirtualClock):

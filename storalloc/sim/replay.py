@@ -1,7 +1,7 @@
 """Feed trace records to the real Scheduler on virtual time, in one process or behind sockets.
 
 `submit_at` is the one step both replay paths take per record: the orchestrator's
-`--simulate` handler for `TraceSubmit`, and the in-process simulator (`storalloc.sim.sweep`).
+`--simulate` handler for `TraceBatch`, and the in-process simulator (`storalloc.sim.sweep`).
 Sharing it is what makes a one-process replay and a three-process replay of the same trace
 give the same report.
 """

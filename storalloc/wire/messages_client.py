@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from storalloc.nqn import validate_hostnqn
 from storalloc.wire.codec import (
+    MAX_DURATION_S,
     MAX_SIZE_GB,
     Message,
     ProtocolError,
@@ -14,6 +15,9 @@ from storalloc.wire.codec import (
     _printable,
     message,
 )
+
+#: Trace records in one TraceBatch: 256 records are about 20 kB on the wire.
+MAX_TRACE_BATCH = 256
 
 # --- client → orchestrator ------------------------------------------------------------------
 
@@ -49,23 +53,45 @@ class AllocRequest(Message):
         _printable(self.kind, "hostnqn", self.hostnqn)
 
 
-@message("trace_submit")
+@message("trace_batch")
 @dataclass(frozen=True, slots=True)
-class TraceSubmit(Message):
-    """One trace record, submitted at virtual time `submit` (simulation only)."""
+class TraceBatch(Message):
+    """Consecutive trace records in submit order, one column per field (simulation only).
+
+    Up to MAX_TRACE_BATCH records travel in one message: a replay through sockets is
+    bounded by messages, not by scheduling (doc/performance.md)."""
 
     request_id: str
-    trace_id: str
-    user: str
-    submit: float
-    size_gb: float
-    duration_s: float
-    begin: float | None = None
+    trace_ids: list[str]
+    users: list[str]
+    submits: list[float]
+    sizes_gb: list[float]
+    durations_s: list[float]
+    begins: list[float | None]
 
     def check(self) -> None:
-        _positive(self.kind, "size_gb", self.size_gb, MAX_SIZE_GB)
-        _positive(self.kind, "duration_s", self.duration_s, 100 * 365 * 86400.0)
-        _printable(self.kind, "user", self.user)
+        count = len(self.trace_ids)
+        if not 1 <= count <= MAX_TRACE_BATCH:
+            raise ProtocolError(
+                "bad_field", f"{self.kind}: 1 to {MAX_TRACE_BATCH} records, got {count}"
+            )
+        for name in ("users", "submits", "sizes_gb", "durations_s", "begins"):
+            if len(getattr(self, name)) != count:
+                raise ProtocolError(
+                    "bad_field",
+                    f"{self.kind}: field {name!r} has {len(getattr(self, name))} entries "
+                    f"for {count} trace ids",
+                )
+        for trace_id, user, size, duration in zip(
+            self.trace_ids, self.users, self.sizes_gb, self.durations_s, strict=True
+        ):
+            try:
+                _positive(self.kind, "size_gb", size, MAX_SIZE_GB)
+                _positive(self.kind, "duration_s", duration, MAX_DURATION_S)
+                _printable(self.kind, "user", user)
+                _printable(self.kind, "trace_id", trace_id)
+            except ProtocolError as exc:
+                raise ProtocolError(exc.code, f"record {trace_id[:40]!r}: {exc}") from None
 
 
 @message("trace_end")

@@ -17,6 +17,7 @@ from storalloc.wire.codec import (
     message,
 )
 from storalloc.wire.messages_client import (
+    MAX_TRACE_BATCH,
     AllocRequest,
     Cancel,
     Done,
@@ -39,8 +40,8 @@ from storalloc.wire.messages_client import (
     Report,
     ShowJob,
     TraceAck,
+    TraceBatch,
     TraceEnd,
-    TraceSubmit,
 )
 from storalloc.wire.messages_server import (
     Allocate,
@@ -60,6 +61,7 @@ __all__ = [
     "MAX_DURATION_S",
     "MAX_EPOCH",
     "MAX_SIZE_GB",
+    "MAX_TRACE_BATCH",
     "MIN_DURATION_S",
     "VERSION",
     "AllocFailed",
@@ -94,8 +96,8 @@ __all__ = [
     "Reregister",
     "ShowJob",
     "TraceAck",
+    "TraceBatch",
     "TraceEnd",
-    "TraceSubmit",
     "decode",
     "encode",
     "message",
