@@ -32,6 +32,8 @@ from storalloc.core.steps import BlockSteps
 EPSILON = 1e-9
 
 INF = float("inf")
+#: Past breakpoints the first block may hold before `expire` drops them.
+HISTORY_SLACK = 16
 
 
 class DiskUsage(BlockSteps):
@@ -86,13 +88,30 @@ class DiskUsage(BlockSteps):
         if end > now:
             raise ValueError(f"[{start}, {end}) is not over at {now}")
         self._forget(start, end, size)
-        first = self._first
-        if len(first) > 1 and first[1] <= now:
-            refs = self._refs
-            while len(first) > 1 and first[1] <= now:
-                for t in self._t[0]:
+        self._drop_history(now)
+
+    def _drop_history(self, now: float) -> None:
+        """Drop the breakpoints before the one in force at `now`: whole blocks first, then
+        the head of the first block once it holds HISTORY_SLACK of them (every update and
+        query of that block scans them otherwise)."""
+        first, refs = self._first, self._refs
+        dropped = False
+        while len(first) > 1 and first[1] <= now:
+            for t in self._t[0]:
+                del refs[t]
+            self._drop_block(0)
+            dropped = True
+        if first:
+            ts = self._t[0]
+            i = bisect_right(ts, now) - 1
+            if i >= HISTORY_SLACK:
+                for t in ts[:i]:
                     del refs[t]
-                self._drop_block(0)
+                del ts[:i], self._u[0][:i], self._c[0][:i]
+                first[0] = ts[0]
+                self._refresh(0)
+                dropped = True
+        if dropped:
             self._peak_cache = None
 
     def _forget(self, start: float, end: float, size: float) -> None:
@@ -152,6 +171,22 @@ class DiskUsage(BlockSteps):
             self._busy_run = (start, until)
             return count, end - start
         return count, self.busy_time(start, end)
+
+    def outlook(self, t: float) -> tuple[int, float, float]:
+        """(reservations present at t, an instant up to which one is present without a
+        break (t when none is), the first end after t): bounds on any window from t on,
+        read in O(log n) when the busy-run cache covers t."""
+        ends = self._ends
+        i = bisect_right(ends, t)
+        count = bisect_right(self._starts, t) - i
+        next_end = ends[i] if i < len(ends) else INF
+        if count <= 0:
+            return 0, t, next_end
+        a, b = self._busy_run
+        if not a <= t < b:
+            b = self.busy_until(t)
+            self._busy_run = (t, b)
+        return count, b, next_end
 
     def earliest_fit(
         self, size: float, duration: float, not_before: float, capacity: float

@@ -12,6 +12,9 @@ from typing import Any
 
 from storalloc.core.capacity import EPSILON, DiskUsage
 
+#: Booking changes remembered for `Cluster.changes_since`.
+CHANGE_LOG = 4096
+
 
 @dataclass(slots=True, eq=False)
 class Disk:
@@ -110,6 +113,13 @@ class Cluster:
         # book/unbook so that fit tests need no call per disk (see rooms()).
         self._rooms: list[float] | None = None
         self._slots: dict[tuple[int, int], int] = {}
+        # The last CHANGE_LOG nodes whose bookings changed, by sequence number: an index
+        # kept by a strategy catches up on what changed since it last looked.
+        self._changes = [0] * CHANGE_LOG
+        self._change_seq = 0
+        # The scheduler's clock (set by the scheduler): when "now" is for indexes that
+        # bound what any window from now on can see.
+        self.clock: Any = None
 
     def node_index(self, name: str) -> int | None:
         return self._by_name.get(name)
@@ -168,7 +178,19 @@ class Cluster:
             self._slots = {d.key: i for i, d in enumerate(disks)}
         return self._rooms
 
+    def changes_since(self, seq: int) -> tuple[int, list[int] | None]:
+        """(current sequence number, the nodes whose bookings changed since `seq`, in
+        order, repeats included), or None instead of the list when more than CHANGE_LOG
+        changes happened since (the caller then looks at every node)."""
+        now = self._change_seq
+        if now - seq > CHANGE_LOG or seq > now:
+            return now, None
+        log = self._changes
+        return now, [log[i % CHANGE_LOG] for i in range(seq, now)]
+
     def _changed(self, disk: Disk) -> None:
+        self._changes[self._change_seq % CHANGE_LOG] = disk.node
+        self._change_seq += 1
         if self._rooms is not None:
             slot = self._slots.get(disk.key)
             if slot is not None:

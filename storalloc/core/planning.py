@@ -9,6 +9,7 @@ from __future__ import annotations
 import heapq
 import logging
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from storalloc.core.cluster import Cluster, Disk
 from storalloc.strategies.base import Placement, PlacementRequest, Strategy
@@ -37,6 +38,15 @@ class PlanView:
     def rooms(self) -> list[float] | None:
         """Cluster.rooms() aligned with up_disks(), or None when disks are excluded."""
         return None if self._excluded else self._cluster.rooms()
+
+    @property
+    def clock(self) -> Any:
+        """The scheduler's clock, for strategies that keep indexes (None when disks are
+        excluded: those indexes follow the cluster's own disk list)."""
+        return None if self._excluded else self._cluster.clock
+
+    def changes_since(self, seq: int) -> tuple[int, list[int] | None]:
+        return self._cluster.changes_since(seq)
 
 
 def try_at(

@@ -65,6 +65,7 @@ class Scheduler(Actions, Membership, Queries):
         track_changes: bool = True,
     ) -> None:
         self.cluster, self.strategy, self.clock, self.timers = cluster, strategy, clock, timers
+        cluster.clock = clock  # bookings are in this clock's time
         self.emit = emit
         self.block_size, self.admins, self.max_request_gb = block_size, admins, max_request_gb
         self.max_setup_attempts = max_setup_attempts

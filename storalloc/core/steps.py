@@ -169,8 +169,8 @@ class BlockSteps(StepIntegrals):
         self._add_in(ka, ia, len(self._t[ka]), du, dc)
         if kb > ka + 1:  # whole blocks: their lazy adds and aggregates only
             lo, hi = ka + 1, kb
-            self._lu[lo:hi] = map(du.__add__, self._lu[lo:hi])
-            self._lc[lo:hi] = map(dc.__add__, self._lc[lo:hi])
+            self._lu[lo:hi] = [x + du for x in self._lu[lo:hi]]
+            self._lc[lo:hi] = [x + dc for x in self._lc[lo:hi]]
         if ib:
             self._add_in(kb, 0, ib, du, dc)
 

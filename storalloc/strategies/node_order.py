@@ -13,7 +13,7 @@ node's figure is needed (still no fit test or figure for the disks of nodes that
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from storalloc.core.cluster import Disk, Node
@@ -56,7 +56,7 @@ def node_order(nodes: Sequence[Node], disks: Sequence[Disk]) -> NodeOrder:
 
 
 def lazy_best(
-    order: NodeOrder,
+    order: Iterable[tuple[float, int, list[Disk], float]],
     nodes: Sequence[Node],
     decision: Decision,
     size: float,
@@ -65,15 +65,18 @@ def lazy_best(
     disk_exact: DiskValue,
 ) -> Disk | None:
     """The disk `best_first` would return among the disks of `order` where `size` fits,
-    with the same contract for the three figures, reading nodes lazily."""
+    with the same contract for the three figures, reading nodes lazily. `order` yields
+    (-rank(upper bound of the node's figure), node index, its disks, their best W) in
+    increasing order: the static NodeOrder, or worst_case's BusyIndex."""
     heap: list[tuple[float, int, int, int, Any]] = []
-    pos, count = 0, len(order)
+    admissions = iter(order)
+    nxt = next(admissions, None)
     while True:
-        # Admit every node whose static key comes before the best pending item: it would
-        # be popped next, so its figure is computed at once.
-        while pos < count and (not heap or order[pos][:2] < heap[0][:2]):
-            _, index, members, best_w = order[pos]
-            pos += 1
+        # Admit every node whose key comes before the best pending item: it would be
+        # popped next, so its figure is computed at once.
+        while nxt is not None and (not heap or nxt[:2] < heap[0][:2]):
+            _, index, members, best_w = nxt
+            nxt = next(admissions, None)
             value = node_value(nodes[index])
             heapq.heappush(heap, (-_upper_rank(min(value, best_w)), index, -1, 1, (members, value)))
         if not heap:

@@ -23,6 +23,7 @@ from storalloc.strategies.base import (
     PlacementRequest,
     place_parts,
 )
+from storalloc.strategies.busy_index import BusyOrder
 from storalloc.strategies.node_order import OrderCache, lazy_best
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class WorstCase:
 
     def __init__(self) -> None:
         self._orders = OrderCache()
+        self._busy = BusyOrder()
 
     def place(self, request: PlacementRequest, view: ClusterView) -> Placement | None:
         """Place every part of `request`, or return None."""
@@ -47,7 +49,8 @@ class WorstCase:
             decision = Decision(request)
             for size in sorted(request.parts, reverse=True):
                 chosen = lazy_best(
-                    order, nodes, decision, size,
+                    self._busy.admissions(view, order, request.start, request.end),
+                    nodes, decision, size,
                     lambda node: worst_case_box(node, decision),
                     lambda disk, box: min(disk.write_bw, box),
                     lambda disk, box: min(worst_case_disk(disk, decision), box),

@@ -1,0 +1,140 @@
+"""worst_case's index of busy nodes: the order in which `lazy_best` admits nodes, with a
+bound per node tight enough that a busy site reads one or two nodes per decision.
+
+The static order (`node_order`) bounds a node by min(link, best disk W). On a busy site
+every node's figure is far below that, so every node gets read. Here a node is bounded by
+what any window starting at s must share: the c reservations present at s all overlap
+it, and the node stays busy until R, so its figure is at most
+
+    B * (1 - u * c / (c + 1)),   u = min(1, (R - s) / T)
+
+which is B / (c + 1) for a window inside the busy run. (c, R) are read at the scheduler's
+now t0 and stay bounds for any start s with t0 <= s < E (E: the node's first reservation
+end after t0) until the node's bookings change: reservations present at t0 are still
+present at s, and the run [t0, R) covers [s, R). The cluster's change log says which nodes
+to read again (a lease's end is a change, at the instant it ends). A start at or past the
+first E of any node (a trial start in the future) is not covered: the static order serves.
+
+Nodes come out in three sorted streams merged into one: idle ones (c = 0) by their static
+bound, busy ones whose run covers the window by B / (c + 1), and the few busy ones whose
+run ends inside the window by their computed bound.
+"""
+
+from __future__ import annotations
+
+import heapq
+from bisect import bisect_left, insort
+from collections.abc import Iterable, Iterator
+
+from storalloc.strategies.bandwidth import _upper_rank
+from storalloc.strategies.base import ClusterView
+from storalloc.strategies.node_order import NodeOrder
+
+INF = float("inf")
+#: (key, node index, the node's disks in the view, their best write_bw), as in NodeOrder.
+Admission = tuple[float, int, list, float]
+
+
+class BusyIndex:
+    """Per node (c, R, E) read at the scheduler's now, and the sorted streams built from
+    them, for one static order (one list of up disks)."""
+
+    def __init__(self, order: NodeOrder, view: ClusterView) -> None:
+        self.order = order
+        self._static = {item[1]: item for item in order}
+        self._nodes = view.nodes
+        self._state: dict[int, tuple[int, float, float]] = {}  # c, R, E
+        self._idle: list[tuple[float, int]] = []  # (static key, node) of idle nodes
+        self._long: list[tuple[float, int]] = []  # (-rank of B / (c + 1), node), c >= 1
+        self._runs: list[tuple[float, int]] = []  # (R, node), c >= 1
+        self._ends: list[tuple[float, int]] = []  # (E, node)
+        self._keys: dict[int, tuple[float, int]] = {}  # each busy node's _long entry
+
+    def order_nodes(self) -> list[int]:
+        return list(self._static)
+
+    def covers(self, start: float) -> bool:
+        """Whether no node has a reservation ending by `start` that was present when read."""
+        return not self._ends or start < self._ends[0][0]
+
+    def refresh(self, nodes: Iterable[int], now: float) -> None:
+        """Read (c, R, E) of `nodes` again, at `now`."""
+        for index in set(nodes):
+            if index in self._static:
+                self._drop(index)
+                self._read(index, now)
+
+    def _read(self, index: int, now: float) -> None:
+        count, run_end, next_end = self._nodes[index].usage.outlook(now)
+        self._state[index] = (count, run_end, next_end)
+        insort(self._ends, (next_end, index))
+        static_key, _, _, best_w = self._static[index]
+        if count == 0:
+            insort(self._idle, (static_key, index))
+            return
+        bandwidth = self._nodes[index].network_bw
+        key = (-_upper_rank(min(bandwidth / (count + 1), best_w)), index)
+        self._keys[index] = key
+        insort(self._long, key)
+        insort(self._runs, (run_end, index))
+
+    def _drop(self, index: int) -> None:
+        state = self._state.pop(index, None)
+        if state is None:
+            return
+        del self._ends[bisect_left(self._ends, (state[2], index))]
+        if state[0] == 0:
+            del self._idle[bisect_left(self._idle, (self._static[index][0], index))]
+            return
+        del self._long[bisect_left(self._long, self._keys.pop(index))]
+        del self._runs[bisect_left(self._runs, (state[1], index))]
+
+    def admissions(self, start: float, end: float) -> Iterator[Admission]:
+        """Every node of the order, best bound first (ties by node index), for a window
+        that `covers` accepts."""
+        duration = end - start
+        short = []
+        for run_end, index in self._runs[: bisect_left(self._runs, (end, -1))]:
+            static_key, _, _, best_w = self._static[index]
+            if run_end <= start:  # idle by then: the static bound is all there is
+                short.append((static_key, index))
+                continue
+            count = self._state[index][0]
+            share = (run_end - start) / duration * count / (count + 1)
+            bound = self._nodes[index].network_bw * (1.0 - share)
+            short.append((-_upper_rank(min(bound, best_w)), index))
+        short.sort()
+        state = self._state
+        covering = (key for key in self._long if state[key[1]][1] >= end)
+        for key, index in heapq.merge(self._idle, covering, short):
+            _, _, members, best_w = self._static[index]
+            yield key, index, members, best_w
+
+
+class BusyOrder:
+    """worst_case's admission order for a window: the BusyIndex where it covers the
+    window, the static order elsewhere (and for views without a clock or change log)."""
+
+    def __init__(self) -> None:
+        self._index: BusyIndex | None = None
+        self._seq = 0
+
+    def admissions(
+        self, view: ClusterView, order: NodeOrder, start: float, end: float
+    ) -> Iterable[Admission]:
+        clock = getattr(view, "clock", None)
+        changes_since = getattr(view, "changes_since", None)
+        if clock is None or changes_since is None:
+            return order
+        now = clock.now()
+        index = self._index
+        if index is None or index.order is not order:
+            index = self._index = BusyIndex(order, view)
+            self._seq, _ = changes_since(0)
+            index.refresh(index.order_nodes(), now)
+        else:
+            self._seq, changed = changes_since(self._seq)
+            index.refresh(index.order_nodes() if changed is None else changed, now)
+        if start < now or not index.covers(start):
+            return order
+        return index.admissions(start, end)
