@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 
 def _ignore(_event: ev.Event) -> None:
-    """The default `emit`: a scheduler nobody listens to (unit tests, benchmarks)."""
+    """The default `emit`: nobody listens (unit tests, benchmarks)."""
 
 
 class Scheduler(Actions, Membership, Queries):
@@ -65,16 +65,14 @@ class Scheduler(Actions, Membership, Queries):
         track_changes: bool = True,
     ) -> None:
         self.cluster, self.strategy, self.clock, self.timers = cluster, strategy, clock, timers
-        cluster.clock = clock  # bookings are in this clock's time
+        cluster.clock = self.clock  # bookings are in this clock's time
         self.emit = emit
         self.block_size, self.admins, self.max_request_gb = block_size, admins, max_request_gb
         self.max_setup_attempts = max_setup_attempts
         self.retry_backoff, self.retry_backoff_max = retry_backoff, retry_backoff_max
         self.warn_before = warn_before
         self.on_finish, self.on_placed = on_finish, on_placed
-        # JobChanged after every transition, for a store or metrics; a replay with no
-        # listener saves building one per transition.
-        self.track_changes = track_changes
+        self.track_changes = track_changes  # JobChanged events: a store or metrics listen
         self.jobs: dict[int, Job] = {}  # active jobs
         self.history: dict[int, Job] = {}  # the latest ended jobs, for --show
         self.history_size = history
@@ -119,8 +117,7 @@ class Scheduler(Actions, Membership, Queries):
         if self._admit(job, stripes):
             self._notice(job, f"job {job.id} queued and waiting for resources")
             if immediate is not None:
-                deadline = job.submit + immediate
-                job.timers.append(self.timers.schedule(deadline, self._on_immediate, job))
+                job.timers.append(self.timers.schedule(now + immediate, self._on_immediate, job))
             self._do_replan(job, {})
         return job
 
@@ -144,8 +141,8 @@ class Scheduler(Actions, Membership, Queries):
         if log.isEnabledFor(logging.DEBUG):
             log.debug("[%05d] New incoming request: [%s]", job.id,
                       format_request(job.size, job.duration))
-        if self.track_changes:
-            self.emit(ev.JobChanged(job, None))  # a store keeps it from now on
+        if self.track_changes:  # a store keeps it from now on
+            self.emit(ev.JobChanged(job, None))
         return job
 
     def _request_seen(self, user: str, request_id: str) -> Job | None:

@@ -17,7 +17,6 @@ from storalloc.wire.codec import (
     message,
 )
 from storalloc.wire.messages_client import (
-    MAX_TRACE_BATCH,
     AllocRequest,
     Cancel,
     Done,
@@ -37,11 +36,7 @@ from storalloc.wire.messages_client import (
     Refused,
     Release,
     RemoveNode,
-    Report,
     ShowJob,
-    TraceAck,
-    TraceBatch,
-    TraceEnd,
 )
 from storalloc.wire.messages_server import (
     Allocate,
@@ -52,6 +47,13 @@ from storalloc.wire.messages_server import (
     Register,
     Registered,
     Reregister,
+)
+from storalloc.wire.messages_trace import (
+    MAX_TRACE_BATCH,
+    Report,
+    TraceAck,
+    TraceBatch,
+    TraceEnd,
 )
 
 __all__ = [
