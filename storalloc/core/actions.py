@@ -136,7 +136,7 @@ class Actions:
     def _do_teardown(self: Scheduler, job: Job, ctx: dict) -> None:
         for part, ext in enumerate(job.extents):
             if part < len(job.attempts) and job.attempts[part]:
-                self.emit(ev.PartReleased(ext.node, job.id, part, job.exports[part]))
+                self.emit(ev.PartReleased(ext.node, job.id, part, job.exports[part], job.quiet))
 
     # --- the client --------------------------------------------------------------------
 
@@ -144,6 +144,19 @@ class Actions:
         job.granted_at = self.clock.now()
         self._notice(job, f"Granted job allocation {job.id}")
         self._tell(ev.JobGranted(job))
+
+    def _retell(self: Scheduler, job: Job, client: Any) -> None:
+        """A client re-sent a request (it lost its connection): tell it where the job is."""
+        job.client = client
+        log.info("[%05d] request %s re-sent by its client", job.id, job.request_id)
+        self._notice(job, f"Pending job allocation {job.id}")
+        if job.state in (State.PENDING, State.CONFIGURING):
+            self._notice(job, f"job {job.id} queued and waiting for resources")
+        elif job.state is State.ALLOCATED:
+            self._notice(job, f"Granted job allocation {job.id}")
+            self._tell(ev.JobGranted(job))
+        else:
+            self._tell(ev.JobEnded(job))
 
     def _do_warn(self: Scheduler, job: Job, ctx: dict) -> None:
         self._tell(ev.LeaseEnding(job, job.end - self.clock.now()))

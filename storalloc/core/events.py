@@ -60,6 +60,7 @@ class PartReleased:
     job_id: int
     part: int
     export_id: str | None
+    quiet: bool = False  # a trace job's part, set up by whoever answered its PartRequested
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ jobs are re-planned in submission order and only ever move earlier.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -74,7 +75,9 @@ class Scheduler(Actions, Membership, Queries):
         self.on_finish, self.on_placed = on_finish, on_placed
         self.track_changes = track_changes  # JobChanged events: a store or metrics listen
         self.jobs: dict[int, Job] = {}  # active jobs
-        self.history: dict[int, Job] = {}  # the latest ended jobs, for --show
+        # The latest ended jobs, for --show (ordered: a dict's first key costs a skip per
+        # slot deleted before it, so popping the oldest would grow with the jobs ended).
+        self.history: OrderedDict[int, Job] = OrderedDict()
         self.history_size = history
         self.waiting: dict[int, Job] = {}  # PENDING jobs by id (= submission order)
         self.unplanned: dict[int, Job] = {}  # PENDING jobs with no start on this cluster
@@ -151,23 +154,10 @@ class Scheduler(Actions, Membership, Queries):
             known = self.archive.by_request(user, request_id)
         return known
 
-    def _retell(self, job: Job, client: Any) -> None:
-        """A client re-sent a request (it lost its connection): tell it where the job is."""
-        job.client = client
-        log.info("[%05d] request %s re-sent by its client", job.id, job.request_id)
-        self._notice(job, f"Pending job allocation {job.id}")
-        if job.state in (State.PENDING, State.CONFIGURING):
-            self._notice(job, f"job {job.id} queued and waiting for resources")
-        elif job.state is State.ALLOCATED:
-            self._notice(job, f"Granted job allocation {job.id}")
-            self._tell(ev.JobGranted(job))
-        else:
-            self._tell(ev.JobEnded(job))
-
     def _archive(self, job: Job) -> None:
         self.history[job.id] = job
         if len(self.history) > self.history_size:
-            oldest = self.history.pop(next(iter(self.history)))
+            _, oldest = self.history.popitem(last=False)
             self.requests.pop((oldest.user, oldest.request_id), None)
 
     def adopt(self, job: Job) -> None:

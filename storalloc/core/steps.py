@@ -180,13 +180,18 @@ class BlockSteps(StepIntegrals):
             self._lc[k] += dc
             return
         us, cs = self._u[k], self._c[k]
+        cs[i:j] = [x + dc for x in cs[i:j]]
         if du < 0:  # a removal: what reads back as dust becomes exactly 0
             lu = self._lu[k]
             us[i:j] = [x if x + lu > DUST else -lu for x in [y + du for y in us[i:j]]]
-        else:
-            us[i:j] = [x + du for x in us[i:j]]
-        cs[i:j] = [x + dc for x in cs[i:j]]
-        self._refresh(k)
+            self._refresh(k)
+            return
+        raised = [x + du for x in us[i:j]]
+        us[i:j] = raised
+        # Only [i, j) went up: the block's highest is the old one or one of them.
+        self._bmax[k] = max(self._bmax[k], max(raised))
+        self._bmin[k] = min(cs)
+        self._shp[k] = None
 
     # -- queries ---------------------------------------------------------------------------
 

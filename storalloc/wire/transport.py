@@ -106,7 +106,8 @@ class Router:
         except zmq.ZMQError as exc:
             if exc.errno != zmq.EHOSTUNREACH:
                 raise
-            log.debug("peer %r is gone; %s not delivered", address, msg.kind)
+            if msg.kind != "pong":  # a client may leave once answered, before its pong
+                log.debug("peer %r is gone; %s not delivered", address, msg.kind)
             return False
         return True
 
