@@ -92,7 +92,8 @@ class Proc:
 
     def _close(self) -> None:
         self._reader.join(timeout=10)
-        while self._pull(0):
+        # What was read so far; a pipe still held open by a stray grandchild never ends.
+        while not self._queue.empty() and self._pull(0):
             pass
         assert self.proc.stdout is not None
         self.proc.stdout.close()

@@ -86,18 +86,19 @@ def allocation_env(granted: p.Granted, devices: Sequence[str]) -> dict[str, str]
 def run_command(command: Sequence[str], env: dict[str, str], end: float) -> int:
     """Run `command` until it exits or the lease ends; its exit code (128+N if killed by
     signal N, as shells report it). Interrupted propagates after the command stopped."""
-    try:
+    proc = None
+    try:  # one block: a signal right after the start must still stop the command
         proc = subprocess.Popen(list(command), env={**os.environ, **env})
+        code = proc.wait(timeout=max(0.0, end - time.time()))
     except OSError as exc:
         say_error(f"{command[0]}: {exc.strerror}")
         return EXIT_NOT_FOUND
-    try:
-        code = proc.wait(timeout=max(0.0, end - time.time()))
     except subprocess.TimeoutExpired:
         say_error(f"job {env['STORALLOC_JOB_ID']}: time limit reached, stopping {command[0]}")
-        code = _stop(proc)
+        code = _stop(proc)  # type: ignore[arg-type]
     except Interrupted:
-        _stop(proc)
+        if proc is not None:
+            _stop(proc)
         raise
     return 128 - code if code < 0 else code
 
