@@ -115,17 +115,34 @@ def _script(*args: str, out: int | None = None) -> subprocess.Popen:
                             stderr=subprocess.DEVNULL, text=True)  # fmt: skip
 
 
+def _endpoints(out) -> dict[str, str]:
+    """The `listening clients=... servers=...` line; log lines (state restored, ...) may
+    come before it on stdout."""
+    for line in out:
+        words = line.split()
+        if words and words[0] == "listening":
+            return dict(w.split("=", 1) for w in words[1:] if "=" in w)
+    raise RuntimeError("the orchestrator exited before printing its endpoints")
+
+
 def grants(count: int, profile: Path | None = None) -> dict:
     """The live path: AllocRequest in, notices, Granted out, through a simulated server."""
+    with tempfile.TemporaryDirectory(prefix="bench-wire-") as state:
+        return _grants(count, profile, state)
+
+
+def _grants(count: int, profile: Path | None, state: str) -> dict:
     prefix = ["-m", "cProfile", "-o", str(profile)] if profile else []
+    # A fresh state directory: no jobs restored from an earlier run, no run sharing a database.
     orch = _script(*prefix, "orchestrator.py", "-c", str(CONFIG / "orchestrator" / "config.yml"),
                    "--client-endpoint", "tcp://127.0.0.1:*", "--server-endpoint",
-                   "tcp://127.0.0.1:*", "--print-endpoints", out=subprocess.PIPE)  # fmt: skip
+                   "tcp://127.0.0.1:*", "--state-dir", state, "--print-endpoints",
+                   out=subprocess.PIPE)  # fmt: skip
     server = None
     ctx = zmq.Context()
     sock = ctx.socket(zmq.DEALER)
     try:
-        fields = dict(part.split("=", 1) for part in orch.stdout.readline().split()[1:])
+        fields = _endpoints(orch.stdout)
         server = _script("server.py", "-c", str(CONFIG / "server" / "config.yml"), "-s",
                          str(CONFIG / "server" / "systems" / "ault14.yml"), "--simulate",
                          "--orchestrator", fields["servers"], out=subprocess.DEVNULL)  # fmt: skip
