@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
+import os
 import pstats
 import statistics
 import subprocess
@@ -148,8 +150,12 @@ def _grants(count: int, profile: Path | None, state: str) -> dict:
                          "--orchestrator", fields["servers"], out=subprocess.DEVNULL)  # fmt: skip
         sock.connect(fields["clients"])
 
-        def send(i: int) -> None:
-            msg = p.AllocRequest(request_id=f"r{i}", user="bench", size_gb=1.0, duration_s=600.0)
+        ids = itertools.count()
+
+        def send(_i: int) -> None:
+            # Unique ids across phases: a repeated id is answered from its job, not placed.
+            msg = p.AllocRequest(request_id=f"r{next(ids)}", user="bench", size_gb=1.0,
+                                 duration_s=600.0)  # fmt: skip
             sock.send_multipart(p.encode(msg))
 
         def recv() -> None:
@@ -164,8 +170,12 @@ def _grants(count: int, profile: Path | None, state: str) -> dict:
 
         _wait_registered(send, recv)
         lat = _latencies(send, recv, count)
+        before = {name: _cpu_s(proc.pid) for name, proc in (("orch", orch), ("server", server))}
         rate = _throughput(send, recv, count * 4)
-        return _figures(lat, rate)
+        figures = _figures(lat, rate)
+        for name, proc in (("orch", orch), ("server", server)):
+            figures[f"{name}_cpu_us"] = (_cpu_s(proc.pid) - before[name]) / (count * 4) * 1e6
+        return figures
     finally:
         sock.close(0)
         ctx.term()
@@ -173,6 +183,12 @@ def _grants(count: int, profile: Path | None, state: str) -> dict:
             if proc is not None:
                 proc.send_signal(2)
                 proc.wait(timeout=60)
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of a process so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _wait_registered(send, recv) -> None:
