@@ -169,12 +169,15 @@ def _grants(count: int, profile: Path | None, state: str) -> dict:
                     raise RuntimeError(f"refused: {msg}")
 
         _wait_registered(send, recv)
+        procs = {"orch": orch.pid, "server": server.pid}
+        cpu = {name: _cpu_s(pid) for name, pid in procs.items()}
         lat = _latencies(send, recv, count)
-        before = {name: _cpu_s(proc.pid) for name, proc in (("orch", orch), ("server", server))}
+        unpiped = {name: _cpu_s(pid) for name, pid in procs.items()}
         rate = _throughput(send, recv, count * 4)
         figures = _figures(lat, rate)
-        for name, proc in (("orch", orch), ("server", server)):
-            figures[f"{name}_cpu_us"] = (_cpu_s(proc.pid) - before[name]) / (count * 4) * 1e6
+        for name, pid in procs.items():  # CPU per grant: unpipelined, then 64 in flight
+            figures[f"{name}_cpu_us_1"] = (unpiped[name] - cpu[name]) / count * 1e6
+            figures[f"{name}_cpu_us_64"] = (_cpu_s(pid) - unpiped[name]) / (count * 4) * 1e6
         return figures
     finally:
         sock.close(0)
