@@ -90,6 +90,9 @@ def allocate(
                     shown.add(msg.text)
                     emit("notice", msg.text, job_id=msg.job_id, text=msg.text)
                 case p.Granted():
+                    text = p.granted_text(msg.job_id)
+                    if text not in shown:  # the orchestrator leaves this line to us
+                        emit("notice", text, job_id=msg.job_id, text=text)
                     _show_grant(msg)
                     return on_granted(msg) if on_granted else 0
                 case p.Refused():

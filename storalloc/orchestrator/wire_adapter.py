@@ -52,6 +52,8 @@ class WireAdapter:
 
     def _notice(self, e: ev.JobNotice) -> None:
         job = e.job
+        if e.text == p.granted_text(job.id):
+            return  # the `granted` that follows says it: the client shows this line for it
         self.clients.send(job.client, p.Notice(request_id=job.request_id, job_id=job.id,
                                                text=e.text, instance=self.instance))
 

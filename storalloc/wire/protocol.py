@@ -41,6 +41,7 @@ from storalloc.wire.messages_client import (
     TraceAck,
     TraceEnd,
     TraceSubmit,
+    granted_text,
 )
 from storalloc.wire.messages_server import (
     Allocate,
@@ -98,5 +99,6 @@ __all__ = [
     "TraceSubmit",
     "decode",
     "encode",
+    "granted_text",
     "message",
 ]
