@@ -181,6 +181,11 @@ class Dealer:
 
     def recv(self, timeout_ms: float | None = None) -> p.Message | None:
         """The next message, or None on timeout. Raises ProtocolError on garbage."""
+        if timeout_ms is not None and timeout_ms <= 0:
+            try:  # no poller to build for a look that does not wait
+                return p.decode(self.socket.recv_multipart(zmq.NOBLOCK))
+            except zmq.Again:
+                return None
         if timeout_ms is not None and not self.poll(timeout_ms):
             return None
         return p.decode(self.socket.recv_multipart())
