@@ -229,11 +229,30 @@ def measure(quick: bool = False, profile: bool = True) -> dict:
     return result
 
 
+def report(res: dict) -> str:
+    """The figures, their ratios against the targets, and the orchestrator's profile."""
+    relay, grant = res["relay"], res["grant"]
+    share = grant["per_s"] / relay["per_s"]
+    slower = grant["p50_ms"] / relay["p50_ms"]
+    lines = [
+        f"relay: {relay['per_s']:,.0f} round trips/s with {IN_FLIGHT} in flight; unpipelined "
+        f"p50 {relay['p50_ms']:.3f} ms, p99 {relay['p99_ms']:.3f} ms",
+        f"grant: {grant['per_s']:,.0f} grants/s with {IN_FLIGHT} in flight; unpipelined "
+        f"p50 {grant['p50_ms']:.3f} ms, p99 {grant['p99_ms']:.3f} ms",
+        f"CPU per grant (us), unpipelined / {IN_FLIGHT} in flight: orchestrator "
+        f"{grant['orch_cpu_us_1']:,.0f} / {grant['orch_cpu_us_64']:,.0f}, server "
+        f"{grant['server_cpu_us_1']:,.0f} / {grant['server_cpu_us_64']:,.0f}",
+        f"throughput: grants at {share:.1%} of the relay (target >= 50%)",
+        f"latency: grant p50 {slower:.1f}x the relay's round trip (target <= 2x)",
+    ]
+    if "profile" in res:
+        lines += ["", "orchestrator profile (top functions by own time):", res["profile"]]
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--no-profile", action="store_true", help="skip the profiled run")
     args = parser.parse_args()
-    res = measure(args.quick)
-    for name in ("relay", "grant"):
-        print(name, {k: round(v, 3) for k, v in res[name].items()})
-    print(res.get("profile", ""))
+    print(report(measure(args.quick, profile=not args.no_profile)))
