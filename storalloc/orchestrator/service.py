@@ -134,7 +134,7 @@ class Orchestrator(ClientDesk, ServerDesk):
                                     data=node_record(node))  # fmt: skip
 
     def _commit(self) -> None:
-        """One transaction per loop turn, before any reply of that turn leaves."""
+        """One transaction per loop turn, before any message of that turn leaves."""
         if self.store is None:
             return
         if self.scheduler.next_id != self._saved_next_id:
@@ -176,26 +176,29 @@ class Orchestrator(ClientDesk, ServerDesk):
                 raise
             if wakeup_fd in events:
                 drain_fd(wakeup_fd)
-            self._turn()
+            self._turn(events)
 
-    def _turn(self) -> None:
-        """Every message waiting on either socket, due timers, one commit, then the replies.
+    def _turn(self, events: dict[Any, int]) -> None:
+        """Serve what `events` says is waiting, run due timers, commit once, then send.
 
-        Replies to clients wait until the state they report is saved (issue 10: nothing may
-        report a change that a crash could still lose). Orders to servers leave at once, so
-        a server sets up while the commit is written: they report nothing, and an order
-        whose job a crash then loses leaves an export that no saved job holds, which the
-        server tears down when it registers with the restarted orchestrator (`hold`).
+        What the turn sends waits until its state is saved (issue 10: nothing may report a
+        change that a crash could still lose). Orders to servers wait too, though sending
+        them at once would let a server set up during the commit: measured, that woke the
+        server once per order instead of once per turn, cost 100 us of orchestrator and
+        50 us of server CPU per grant under load, and gained nothing unpipelined.
         """
         self.clients.hold()
-        # Both sockets, whatever the poll said: what arrived since is served in this turn
-        # too, and a burst shares one commit.
-        self._drain(self.servers, self._on_server)
-        self._drain(self.clients, self._on_client)
+        self.servers.hold()
+        # Drain what is ready before housekeeping, so a burst is served in one pass.
+        if self.servers.socket in events:
+            self._drain(self.servers, self._on_server)
+        if self.clients.socket in events:
+            self._drain(self.clients, self._on_client)
         self._housekeeping()
         if self.metrics is not None and self.metrics.due():
             self.metrics.refresh(self.scheduler)
         self._commit()
+        self.servers.release()
         self.clients.release()
 
     def _timeout_ms(self) -> int:

@@ -6,8 +6,8 @@ transition costs one row write whatever the number of jobs. Ended jobs keep thei
 (`active = 0`): that is the archive `--show` reads.
 
 The loop marks what changed (`job_changed`, `node_changed`, `request_seen`) and calls
-`flush()` once per turn: one transaction, committed before the replies of that turn leave
-for clients (the transport holds them until then, see `Router.hold`). `synchronous=FULL` makes
+`flush()` once per turn: one transaction, committed before the messages of that turn
+leave (the transport holds them until then, see `Router.hold`). `synchronous=FULL` makes
 the commit survive a power cut, not just a crash of the process.
 """
 

@@ -9,9 +9,9 @@ rather than growing the orchestrator's memory without limit. ZMQ_MAXMSGSIZE make
 ZeroMQ close a connection that sends a frame larger than a valid message could be, before
 it is buffered.
 
-`Router.hold()` buffers outgoing messages until `release()`: the orchestrator holds its
-client socket during a loop turn and releases it after the store's commit, so nothing
-reports a change that a crash could still lose.
+`Router.hold()` buffers outgoing messages until `release()`: the orchestrator holds during a
+loop turn and releases after the store's commit, so nothing reports a change that a crash
+could still lose.
 """
 
 from __future__ import annotations
