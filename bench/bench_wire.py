@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import zmq
@@ -149,33 +150,7 @@ def _grants(count: int, profile: Path | None, state: str) -> dict:
                          str(CONFIG / "server" / "systems" / "ault14.yml"), "--simulate",
                          "--orchestrator", fields["servers"], out=subprocess.DEVNULL)  # fmt: skip
         sock.connect(fields["clients"])
-
-        ids = itertools.count()
-
-        def send(_i: int) -> None:
-            # Unique ids across phases: a repeated id is answered from its job, not placed.
-            msg = p.AllocRequest(request_id=f"r{next(ids)}", user="bench", size_gb=1.0,
-                                 duration_s=600.0)  # fmt: skip
-            sock.send_multipart(p.encode(msg))
-
-        sock.setsockopt(zmq.RCVTIMEO, 30_000)
-
-        def recv() -> None:
-            # Notices come first; the grant ends the request. The harness reads the kind of
-            # a notice without decoding it, as the relay's reads no body: the two cores are
-            # shared with what is measured.
-            while True:
-                try:
-                    frames = sock.recv_multipart()
-                except zmq.Again:
-                    raise RuntimeError("no grant within 30 s: is the server registered?") from None
-                if frames[1] == b"notice":
-                    continue
-                msg = p.decode(frames)
-                if isinstance(msg, p.Granted):
-                    return
-                raise RuntimeError(f"refused: {msg}")
-
+        send, recv = _client(sock)
         _wait_registered(send, recv)
         procs = {"orch": orch.pid, "server": server.pid}
         cpu = {name: _cpu_s(pid) for name, pid in procs.items()}
@@ -194,6 +169,36 @@ def _grants(count: int, profile: Path | None, state: str) -> dict:
             if proc is not None:
                 proc.send_signal(2)
                 proc.wait(timeout=60)
+
+
+def _client(sock: zmq.Socket) -> tuple[Callable[[int], None], Callable[[], None]]:
+    """send(i): one request; recv(): wait for the grant that ends one request."""
+    ids = itertools.count()
+    sock.setsockopt(zmq.RCVTIMEO, 30_000)
+
+    def send(_i: int) -> None:
+        # Unique ids across phases: a repeated id is answered from its job, not placed.
+        msg = p.AllocRequest(request_id=f"r{next(ids)}", user="bench", size_gb=1.0,
+                             duration_s=600.0)  # fmt: skip
+        sock.send_multipart(p.encode(msg))
+
+    def recv() -> None:
+        # Notices come first; the grant ends the request. The harness reads the kind of a
+        # notice without decoding it, as the relay's reads no body: the two cores are
+        # shared with what is measured.
+        while True:
+            try:
+                frames = sock.recv_multipart()
+            except zmq.Again:
+                raise RuntimeError("no grant within 30 s: is the server registered?") from None
+            if frames[1] == b"notice":
+                continue
+            msg = p.decode(frames)
+            if isinstance(msg, p.Granted):
+                return
+            raise RuntimeError(f"refused: {msg}")
+
+    return send, recv
 
 
 def _cpu_s(pid: int) -> float:
