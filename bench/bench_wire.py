@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
+import os
 import pstats
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import zmq
@@ -115,40 +118,50 @@ def _script(*args: str, out: int | None = None) -> subprocess.Popen:
                             stderr=subprocess.DEVNULL, text=True)  # fmt: skip
 
 
+def _endpoints(out) -> dict[str, str]:
+    """The `listening clients=... servers=...` line; log lines (state restored, ...) may
+    come before it on stdout."""
+    for line in out:
+        words = line.split()
+        if words and words[0] == "listening":
+            return dict(w.split("=", 1) for w in words[1:] if "=" in w)
+    raise RuntimeError("the orchestrator exited before printing its endpoints")
+
+
 def grants(count: int, profile: Path | None = None) -> dict:
     """The live path: AllocRequest in, notices, Granted out, through a simulated server."""
+    with tempfile.TemporaryDirectory(prefix="bench-wire-") as state:
+        return _grants(count, profile, state)
+
+
+def _grants(count: int, profile: Path | None, state: str) -> dict:
     prefix = ["-m", "cProfile", "-o", str(profile)] if profile else []
+    # A fresh state directory: no jobs restored from an earlier run, no run sharing a database.
     orch = _script(*prefix, "orchestrator.py", "-c", str(CONFIG / "orchestrator" / "config.yml"),
                    "--client-endpoint", "tcp://127.0.0.1:*", "--server-endpoint",
-                   "tcp://127.0.0.1:*", "--print-endpoints", out=subprocess.PIPE)  # fmt: skip
+                   "tcp://127.0.0.1:*", "--state-dir", state, "--print-endpoints",
+                   out=subprocess.PIPE)  # fmt: skip
     server = None
     ctx = zmq.Context()
     sock = ctx.socket(zmq.DEALER)
     try:
-        fields = dict(part.split("=", 1) for part in orch.stdout.readline().split()[1:])
+        fields = _endpoints(orch.stdout)
         server = _script("server.py", "-c", str(CONFIG / "server" / "config.yml"), "-s",
                          str(CONFIG / "server" / "systems" / "ault14.yml"), "--simulate",
                          "--orchestrator", fields["servers"], out=subprocess.DEVNULL)  # fmt: skip
         sock.connect(fields["clients"])
-
-        def send(i: int) -> None:
-            msg = p.AllocRequest(request_id=f"r{i}", user="bench", size_gb=1.0, duration_s=600.0)
-            sock.send_multipart(p.encode(msg))
-
-        def recv() -> None:
-            while True:  # notices come first; the grant ends the request
-                if sock.poll(30_000) == 0:
-                    raise RuntimeError("no grant within 30 s: is the server registered?")
-                msg = p.decode(sock.recv_multipart())
-                if isinstance(msg, p.Granted):
-                    return
-                if isinstance(msg, p.Refused | p.Error):
-                    raise RuntimeError(f"refused: {msg}")
-
+        send, recv = _client(sock)
         _wait_registered(send, recv)
+        procs = {"orch": orch.pid, "server": server.pid}
+        cpu = {name: _cpu_s(pid) for name, pid in procs.items()}
         lat = _latencies(send, recv, count)
+        unpiped = {name: _cpu_s(pid) for name, pid in procs.items()}
         rate = _throughput(send, recv, count * 4)
-        return _figures(lat, rate)
+        figures = _figures(lat, rate)
+        for name, pid in procs.items():  # CPU per grant: unpipelined, then 64 in flight
+            figures[f"{name}_cpu_us_1"] = (unpiped[name] - cpu[name]) / count * 1e6
+            figures[f"{name}_cpu_us_64"] = (_cpu_s(pid) - unpiped[name]) / (count * 4) * 1e6
+        return figures
     finally:
         sock.close(0)
         ctx.term()
@@ -156,6 +169,42 @@ def grants(count: int, profile: Path | None = None) -> dict:
             if proc is not None:
                 proc.send_signal(2)
                 proc.wait(timeout=60)
+
+
+def _client(sock: zmq.Socket) -> tuple[Callable[[int], None], Callable[[], None]]:
+    """send(i): one request; recv(): wait for the grant that ends one request."""
+    ids = itertools.count()
+    sock.setsockopt(zmq.RCVTIMEO, 30_000)
+
+    def send(_i: int) -> None:
+        # Unique ids across phases: a repeated id is answered from its job, not placed.
+        msg = p.AllocRequest(request_id=f"r{next(ids)}", user="bench", size_gb=1.0,
+                             duration_s=600.0)  # fmt: skip
+        sock.send_multipart(p.encode(msg))
+
+    def recv() -> None:
+        # Notices come first; the grant ends the request. The harness reads the kind of a
+        # notice without decoding it, as the relay's reads no body: the two cores are
+        # shared with what is measured.
+        while True:
+            try:
+                frames = sock.recv_multipart()
+            except zmq.Again:
+                raise RuntimeError("no grant within 30 s: is the server registered?") from None
+            if frames[1] == b"notice":
+                continue
+            msg = p.decode(frames)
+            if isinstance(msg, p.Granted):
+                return
+            raise RuntimeError(f"refused: {msg}")
+
+    return send, recv
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of a process so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _wait_registered(send, recv) -> None:
@@ -185,11 +234,30 @@ def measure(quick: bool = False, profile: bool = True) -> dict:
     return result
 
 
+def report(res: dict) -> str:
+    """The figures, their ratios against the targets, and the orchestrator's profile."""
+    relay, grant = res["relay"], res["grant"]
+    share = grant["per_s"] / relay["per_s"]
+    slower = grant["p50_ms"] / relay["p50_ms"]
+    lines = [
+        f"relay: {relay['per_s']:,.0f} round trips/s with {IN_FLIGHT} in flight; unpipelined "
+        f"p50 {relay['p50_ms']:.3f} ms, p99 {relay['p99_ms']:.3f} ms",
+        f"grant: {grant['per_s']:,.0f} grants/s with {IN_FLIGHT} in flight; unpipelined "
+        f"p50 {grant['p50_ms']:.3f} ms, p99 {grant['p99_ms']:.3f} ms",
+        f"CPU per grant (us), unpipelined / {IN_FLIGHT} in flight: orchestrator "
+        f"{grant['orch_cpu_us_1']:,.0f} / {grant['orch_cpu_us_64']:,.0f}, server "
+        f"{grant['server_cpu_us_1']:,.0f} / {grant['server_cpu_us_64']:,.0f}",
+        f"throughput: grants at {share:.1%} of the relay (target >= 50%)",
+        f"latency: grant p50 {slower:.1f}x the relay's round trip (target <= 2x)",
+    ]
+    if "profile" in res:
+        lines += ["", "orchestrator profile (top functions by own time):", res["profile"]]
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--no-profile", action="store_true", help="skip the profiled run")
     args = parser.parse_args()
-    res = measure(args.quick)
-    for name in ("relay", "grant"):
-        print(name, {k: round(v, 3) for k, v in res[name].items()})
-    print(res.get("profile", ""))
+    print(report(measure(args.quick, profile=not args.no_profile)))

@@ -116,3 +116,10 @@ def test_no_code_running_codec_in_the_package():
     for path in root.rglob("*.py"):
         text = path.read_text()
         assert "import pickle" not in text and "import marshal" not in text, path
+
+
+def test_brackets_inside_strings_are_not_nesting():
+    # Bodies with few brackets skip the depth walk; many brackets in a string must still
+    # decode (the walk then finds the real depth, 1).
+    body = json.dumps({**GOOD, "request_id": "[{" * 40}).encode()
+    assert p.decode([p.VERSION, b"alloc_request", body]).request_id == "[{" * 40

@@ -102,6 +102,27 @@ def test_request_ids_map_to_jobs_before_and_after_flush(tmp_path):
     assert store.request_job("alice", "r5") == (False, None)
 
 
+def test_a_request_row_is_written_with_the_first_change_of_its_job_only(tmp_path):
+    store = Store(tmp_path / "s.db")
+    job = make_job(5, state=State.CONFIGURING)
+    store.job_changed(job)
+    assert store.flush() == 2  # the job's row and its request's
+    job.state = State.ALLOCATED
+    store.job_changed(job)
+    assert store.flush() == 1  # the job's row alone: its request's is on disk already
+    store.close()
+    again = Store(tmp_path / "s.db")
+    again.load()
+    assert again.request_job("alice", "r5") == (True, 5)
+    again.job_changed(job)  # active jobs restored: their request rows are known too
+    assert again.flush() == 1
+    job.state = State.COMPLETED
+    again.job_changed(job)
+    again.flush()
+    again.close()
+    assert Store(tmp_path / "s.db").request_job("alice", "r5") == (True, 5)
+
+
 def test_node_key_binding_and_removal(tmp_path):
     store = Store(tmp_path / "s.db")
     store.node_changed("n1", index=0, key="K1", data={})

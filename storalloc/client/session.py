@@ -90,7 +90,7 @@ def allocate(
                     shown.add(msg.text)
                     emit("notice", msg.text, job_id=msg.job_id, text=msg.text)
                 case p.Granted():
-                    _show_grant(msg)
+                    _show_grant(msg, shown)
                     return on_granted(msg) if on_granted else 0
                 case p.Refused():
                     emit("refused", None, job_id=msg.job_id, reason=msg.reason, code=msg.code)
@@ -100,7 +100,10 @@ def allocate(
         return _cancel(link, request, job_id)
 
 
-def _show_grant(msg: p.Granted) -> None:
+def _show_grant(msg: p.Granted, shown: set[str]) -> None:
+    text = p.granted_text(msg.job_id)
+    if text not in shown:  # the orchestrator leaves this line to us
+        emit("notice", text, job_id=msg.job_id, text=text)
     if _MODE["json"]:
         emit("granted", job_id=msg.job_id, end=msg.end, connections=msg.connections)
         return

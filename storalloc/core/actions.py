@@ -142,8 +142,7 @@ class Actions:
 
     def _do_grant(self: Scheduler, job: Job, ctx: dict) -> None:
         job.granted_at = self.clock.now()
-        self._notice(job, f"Granted job allocation {job.id}")
-        self._tell(ev.JobGranted(job))
+        self._tell(ev.JobGranted(job))  # clients show salloc's "Granted job allocation" line
 
     def _retell(self: Scheduler, job: Job, client: Any) -> None:
         """A client re-sent a request (it lost its connection): tell it where the job is."""
@@ -153,7 +152,6 @@ class Actions:
         if job.state in (State.PENDING, State.CONFIGURING):
             self._notice(job, f"job {job.id} queued and waiting for resources")
         elif job.state is State.ALLOCATED:
-            self._notice(job, f"Granted job allocation {job.id}")
             self._tell(ev.JobGranted(job))
         else:
             self._tell(ev.JobEnded(job))

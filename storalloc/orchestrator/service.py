@@ -178,21 +178,30 @@ class Orchestrator(ClientDesk, ServerDesk):
                 raise
             if wakeup_fd in events:
                 drain_fd(wakeup_fd)
-            # What this turn sends waits until its state is saved (issue 10: nothing may
-            # report a change that a crash could still lose).
-            self.clients.hold()
-            self.servers.hold()
-            # Drain what is ready before housekeeping, so a burst is served in one pass.
-            if self.servers.socket in events:
-                self._drain(self.servers, self._on_server)
-            if self.clients.socket in events:
-                self._drain(self.clients, self._on_client)
-            self._housekeeping()
-            if self.metrics is not None and self.metrics.due():
-                self.metrics.refresh(self.scheduler)
-            self._commit()
-            self.servers.release()
-            self.clients.release()
+            self._turn(events)
+
+    def _turn(self, events: dict[Any, int]) -> None:
+        """Serve what `events` says is waiting, run due timers, commit once, then send.
+
+        What the turn sends waits until its state is saved (issue 10: nothing may report a
+        change that a crash could still lose). Orders to servers wait too, though sending
+        them at once would let a server set up during the commit: measured, that woke the
+        server once per order instead of once per turn, cost 100 us of orchestrator and
+        50 us of server CPU per grant under load, and gained nothing unpipelined.
+        """
+        self.clients.hold()
+        self.servers.hold()
+        # Drain what is ready before housekeeping, so a burst is served in one pass.
+        if self.servers.socket in events:
+            self._drain(self.servers, self._on_server)
+        if self.clients.socket in events:
+            self._drain(self.clients, self._on_client)
+        self._housekeeping()
+        if self.metrics is not None and self.metrics.due():
+            self.metrics.refresh(self.scheduler)
+        self._commit()
+        self.servers.release()
+        self.clients.release()
 
     def _timeout_ms(self) -> int:
         deadlines = [self._next_liveness - time.monotonic()]

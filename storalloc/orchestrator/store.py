@@ -93,6 +93,10 @@ class Store:
         self._jobs: dict[int, Job] = {}
         self._nodes: dict[str, tuple[int | None, str | None, dict[str, Any]] | None] = {}
         self._requests: dict[tuple[str, str], int | None] = {}
+        # Active jobs whose request row is on disk: a change of theirs need not write it
+        # again (a tenth of a commit). Ended jobs leave the set, so it stays as small as
+        # the active jobs.
+        self._request_saved: set[int] = set()
         self._meta: dict[str, str] = {}
 
     def _check_version(self) -> None:
@@ -111,7 +115,7 @@ class Store:
     def job_changed(self, job: Job) -> None:
         """`job` changed: its row is written at the next flush (as it is then)."""
         self._jobs[job.id] = job
-        if job.request_id:
+        if job.request_id and job.id not in self._request_saved:
             self._requests.setdefault((job.user, job.request_id), job.id)
 
     def node_changed(self, name: str, *, index: int | None, key: str | None,
@@ -155,6 +159,11 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"state database {self.path}: cannot write: {exc}") from None
         count = len(jobs) + len(self._nodes) + len(self._requests) + len(self._meta)
+        for job_id, active, *_ in jobs:
+            if active:
+                self._request_saved.add(job_id)
+            else:
+                self._request_saved.discard(job_id)
         self._jobs.clear()
         self._nodes.clear()
         self._requests.clear()
@@ -186,6 +195,7 @@ class Store:
         saved.next_id = int(row[0]) if row else 0
         for (data,) in self.db.execute("SELECT data FROM jobs WHERE active=1 ORDER BY id"):
             saved.jobs.append(job_from_json(data))
+            self._request_saved.add(saved.jobs[-1].id)
         rows = self.db.execute("SELECT name, idx, key, data FROM nodes ORDER BY idx, name")
         for name, index, key, data in rows:
             saved.nodes.append({"name": name, "index": index, "key": key,

@@ -113,8 +113,8 @@ class StorageServer:
                     raise
                 if wakeup_fd in events:
                     drain_fd(wakeup_fd)
-                while self.dealer.poll(0):
-                    self._receive()
+                while self._receive():
+                    pass
                 if self.index is None:
                     self._check_handshake()
                 # `registered` may have brought a shorter interval than our own config's.
@@ -149,13 +149,20 @@ class StorageServer:
             )
         )  # fmt: skip
 
-    def _receive(self) -> None:
+    def _receive(self) -> bool:
+        """Handle the next waiting message; False when none was waiting."""
         assert self.dealer is not None
         try:
             msg = self.dealer.recv(0)
         except p.ProtocolError as exc:
             log.warning("bad message from the orchestrator: %s", exc)
-            return
+            return True
+        if msg is None:
+            return False
+        self._handle(msg)
+        return True
+
+    def _handle(self, msg: p.Message) -> None:
         match msg:
             case p.Registered():
                 self._name_waiting = False

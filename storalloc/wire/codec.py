@@ -133,7 +133,8 @@ def decode(frames: list[bytes]) -> Message:
         raise ProtocolError("bad_json", f"{kind} body is not valid JSON: {exc}") from None
     except RecursionError:
         data = None  # deeper than Python's parser goes: certainly deeper than MAX_DEPTH
-    if data is None or _too_deep(data):
+    # Each level of nesting opens a bracket: a body with few brackets needs no walk.
+    if data is None or (body.count(b"[") + body.count(b"{") > MAX_DEPTH and _too_deep(data)):
         raise ProtocolError("bad_json", f"{kind} body is nested deeper than {MAX_DEPTH} levels")
     if not isinstance(data, dict):
         raise ProtocolError("bad_json", f"{kind} body must be a JSON object")
@@ -155,22 +156,22 @@ def _too_deep(data: Any) -> bool:
 
 def _build(cls: type[Message], data: dict[str, Any]) -> Message:
     values = {}
-    known = set()
+    found = 0
     for name, check, type_name, default in _CHECKERS[cls.kind]:
-        known.add(name)
         if name not in data:
             if default is MISSING:
                 raise ProtocolError("bad_field", f"{cls.kind}: missing field {name!r}")
             values[name] = default() if callable(default) else default
             continue
+        found += 1
         value = data[name]
         if not check(value):
             raise ProtocolError(
                 "bad_field", f"{cls.kind}: field {name!r} must be {type_name}, got {value!r:.60}"
             )
         values[name] = value
-    extra = sorted(set(data) - known)
-    if extra:
+    if found != len(data):  # keys are unique: any other key is unknown
+        extra = sorted(set(data) - set(_FIELD_NAMES[cls.kind]))
         raise ProtocolError("bad_field", f"{cls.kind}: unknown field(s) {', '.join(extra)}")
     msg = cls(**values)
     msg.check()

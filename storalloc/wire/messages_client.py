@@ -177,12 +177,18 @@ class Notice(Message):
 @message("granted")
 @dataclass(frozen=True, slots=True)
 class Granted(Message):
-    """The allocation is ready: one connection entry per part."""
+    """The allocation is ready: one connection entry per part. The client shows
+    `granted_text(job_id)` for it, so no notice with that line has to come before it."""
 
     request_id: str
     job_id: int
     connections: list[dict]
     end: float
+
+
+def granted_text(job_id: int) -> str:
+    """salloc's line for a grant, shown by the client when `granted` arrives."""
+    return f"Granted job allocation {job_id}"
 
 
 @message("refused")

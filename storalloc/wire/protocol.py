@@ -37,6 +37,7 @@ from storalloc.wire.messages_client import (
     Release,
     RemoveNode,
     ShowJob,
+    granted_text,
 )
 from storalloc.wire.messages_server import (
     Allocate,
@@ -102,5 +103,6 @@ __all__ = [
     "TraceEnd",
     "decode",
     "encode",
+    "granted_text",
     "message",
 ]

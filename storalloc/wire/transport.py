@@ -99,7 +99,7 @@ class Router:
         if address in self.dropped:
             return False
         try:
-            self.socket.send_multipart([address, *p.encode(msg)], zmq.NOBLOCK)
+            _send_frames(self.socket, [address, *p.encode(msg)], zmq.NOBLOCK)
         except zmq.Again:
             self._drop(address)
             return False
@@ -175,13 +175,18 @@ class Dealer:
             problem = self.handshake_problem()
             if problem is not None and problem[0]:
                 raise HandshakeRefused(problem[1])
-        self.socket.send_multipart(frames)
+        _send_frames(self.socket, frames)
 
     def poll(self, timeout_ms: float) -> bool:
         return bool(self.socket.poll(max(0, int(timeout_ms)), zmq.POLLIN))
 
     def recv(self, timeout_ms: float | None = None) -> p.Message | None:
         """The next message, or None on timeout. Raises ProtocolError on garbage."""
+        if timeout_ms is not None and timeout_ms <= 0:
+            try:  # no poller to build for a look that does not wait
+                return p.decode(self.socket.recv_multipart(zmq.NOBLOCK))
+            except zmq.Again:
+                return None
         if timeout_ms is not None and not self.poll(timeout_ms):
             return None
         return p.decode(self.socket.recv_multipart())
@@ -191,6 +196,17 @@ class Dealer:
             self.socket.disable_monitor()
             self._monitor.close()
         self.socket.close()
+
+
+def _send_frames(socket: zmq.Socket, frames: list[bytes], flags: int = 0) -> None:
+    """`send_multipart` without its per-frame type checks (a third of a message's send cost
+    on the grant path); frames here are always bytes. Raises as `send_multipart` does: a
+    refused first frame (zmq.Again, EHOSTUNREACH) leaves nothing half sent."""
+    more = flags | zmq.SNDMORE
+    send = socket.send
+    for frame in frames[:-1]:
+        send(frame, more)
+    send(frames[-1], flags)
 
 
 def drain_fd(fd: int) -> None:
