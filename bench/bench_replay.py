@@ -23,6 +23,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -54,6 +56,13 @@ def one_process(records, strategy: str = "worst_case", capacity_gb: float | None
     sim.replay(records)
     report = add_trace_stats(build_report(sim.scheduler, sim.finished), TraceStats())
     return time.perf_counter() - began, report
+
+
+def _placements(report: dict) -> dict:
+    """The report without the trace file's own description (its path and digest), which
+    only the client that read the file can give."""
+    report.get("inputs", {}).pop("trace", None)
+    return report
 
 
 def _script(name: str, *args: str, out=subprocess.DEVNULL) -> subprocess.Popen:
@@ -216,7 +225,9 @@ def measure(args: argparse.Namespace) -> list[str]:
         write_native_csv(records, trace)
         assert read_trace(trace) == records
         runs = [three_processes(trace, Path(tmp) / "three.yml") for _ in range(args.three)]
-        same = (Path(tmp) / "three.yml").read_text() == dump_report(report)
+        same = _placements(yaml.safe_load((Path(tmp) / "three.yml").read_text())) == (
+            _placements(yaml.safe_load(dump_report(report)))
+        )
     three, cpu = min(runs, key=lambda run: run[0])
     cpu_text = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in cpu.items())
     print(
@@ -232,7 +243,8 @@ def measure(args: argparse.Namespace) -> list[str]:
         f"- three processes (wall time of `client.py --trace`, trace reading and Python "
         f"start-up included): **{three:.2f} s** (min of {args.three}), "
         f"{REQUESTS / three:,.0f} requests/s; CPU time in that run: {cpu_text}",
-        f"- the two reports are byte-identical: **{same}**",
+        f"- the two reports are identical but for the trace file's path and digest, which "
+        f"only the client reads: **{same}**",
         f"- outcome: {report['granted_requests_count']:,} granted, "
         f"{report['refused_requests_count']} refused (larger than a disk), "
         f"{report['delayed_requests_count']} delayed, at most "

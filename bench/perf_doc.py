@@ -58,6 +58,12 @@ def target_rows(data: dict) -> list[str]:
                     f"({w['grant']['p50_ms']:.2f} / {w['relay']['p50_ms']:.2f} ms; p99 "
                     f"{w['grant']['p99_ms']:.2f} / {w['relay']['p99_ms']:.2f} ms) | 2x | "
                     f"{_ok(lat, 2)} |")  # fmt: skip
+        if "orch_cpu_us_64" in w["grant"]:
+            g = w["grant"]
+            rows.append(f"| orchestrator / server CPU per grant, 64 in flight (unpipelined) | "
+                        f"{g['orch_cpu_us_64']:,.0f} / {g['server_cpu_us_64']:,.0f} us "
+                        f"({g['orch_cpu_us_1']:,.0f} / {g['server_cpu_us_1']:,.0f} us) | - | "
+                        "where the grant's time goes |")  # fmt: skip
     return rows
 
 
@@ -121,8 +127,9 @@ def write(data: dict, out: Path) -> None:
         "",
         "Steady state of a one-process replay with `worst_case` (2 x live requests of warm-up, "
         "then CPU time per request); *before* is the capacity structure as it was "
-        "(`bench/legacy_capacity.py`), *after* the block structure of "
-        "`storalloc/core/steps.py` (integrals in `step_integrals.py`).",
+        "(`bench/legacy_capacity.py`) read by worst_case in its static node order, *after* "
+        "the block structure of `storalloc/core/steps.py` (integrals in "
+        "`step_integrals.py`) and worst_case's busy index (`strategies/busy_index.py`).",
         "",
         *curve_rows(data["curves"]),
         "",

@@ -30,6 +30,11 @@ from storalloc.sim.replay import new_simulation  # noqa: E402
 def _simulation(nodes: int, before: bool, strategy: str = "worst_case"):
     site = ault14_site(nodes)
     if before:  # the capacity structure as it was before issue 11 (bench/legacy_capacity.py)
+        # ... read by worst_case in its static node order: the busy index needs the new
+        # structure's busy-run outlook.
+        from storalloc.strategies.busy_index import BusyOrder
+
+        BusyOrder.admissions = lambda self, view, order, start, end: order  # type: ignore
         for node in site:
             node.usage = legacy_capacity.DiskUsage()
             for disk in node.disks:
