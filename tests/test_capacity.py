@@ -303,3 +303,21 @@ def test_expire_refuses_a_lease_that_is_not_over() -> None:
     with pytest.raises(KeyError, match=r"no reservation \[0, 9\)"):
         usage.expire(0, 9, 1, now=20)
     assert len(usage) == 1 and usage.peak(5, 6) == 1
+
+
+def test_ended_leases_leave_their_starts_until_dropped_in_bulk_never_a_later_one():
+    """Many short leases end while a few wait to start: the starts left behind are dropped
+    in bulk, and the later starts still count."""
+    usage = DiskUsage()
+    for i in range(64):  # as many as it takes to drop them all at once
+        usage.add(i / 64, 1.0, 1.0)
+    for i in range(10):
+        usage.add(5.0 + i, 20.0, 1.0)
+    for i in range(64):
+        usage.expire(i / 64, 1.0, 1.0, now=1.0)
+    assert len(usage) == 10
+    assert usage._overlaps._starts == [5.0 + i for i in range(10)]  # dropped in bulk
+    assert usage.overlap_count(1.0, 5.5) == 1
+    assert usage.overlap_count(1.0, 30.0) == 10
+    usage.remove(7.0, 20.0, 1.0)  # a later one released before it starts
+    assert usage.overlap_count(1.0, 30.0) == 9 and usage.overlap_count(6.5, 7.5) == 2

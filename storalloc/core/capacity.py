@@ -23,9 +23,10 @@ segment tree, whose O(log n) Python steps cost more at these sizes.
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_right
 from collections.abc import Iterator
 
+from storalloc.core.overlaps import OverlapIndex
 from storalloc.core.steps import BlockSteps
 
 #: Sizes are floats in GB: sums and differences leave dust that must not count as usage.
@@ -39,20 +40,19 @@ HISTORY_SLACK = 16
 class DiskUsage(BlockSteps):
     """Used GB and number of reservations over time on one disk (or node)."""
 
-    __slots__ = ("_busy_run", "_ends", "_peak_cache", "_refs", "_starts")
+    __slots__ = ("_busy_run", "_overlaps", "_peak_cache", "_refs")
 
     def __init__(self, block: int = 128) -> None:
         super().__init__(block)
         self._refs: dict[float, int] = {}  # reservation edges sitting on each breakpoint
-        self._starts: list[float] = []  # sorted starts, for O(log n) overlap counts
-        self._ends: list[float] = []
+        self._overlaps = OverlapIndex()
         self._peak_cache: float | None = 0.0
         # [a, b) known to hold a reservation at every instant. An add keeps it true, a
         # remove forgets it. A busy node answers the bandwidth strategies' load() from it.
         self._busy_run = (INF, -INF)
 
     def __len__(self) -> int:
-        return len(self._starts)
+        return len(self._overlaps)
 
     # -- updates ---------------------------------------------------------------------------
 
@@ -63,13 +63,12 @@ class DiskUsage(BlockSteps):
         self._edge(start)
         self._edge(end)
         self.range_add(start, end, size, 1)
-        insort(self._starts, start)
-        insort(self._ends, end)
+        self._overlaps.add(start, end)
         self._peak_cache = None
 
     def remove(self, start: float, end: float, size: float) -> None:
         """Give back a reservation previously booked with `add` (same arguments)."""
-        self._forget(start, end, size)
+        self._overlaps.forget(start, end, size, over=False)
         refs = self._refs
         if end in refs:  # some of it lies ahead of the history `expire` dropped
             pruned = start not in refs  # then it covers everything from the first breakpoint
@@ -87,7 +86,7 @@ class DiskUsage(BlockSteps):
         O(log n) instead of the two range updates of `remove`."""
         if end > now:
             raise ValueError(f"[{start}, {end}) is not over at {now}")
-        self._forget(start, end, size)
+        self._overlaps.forget(start, end, size, over=True)
         self._drop_history(now)
 
     def _drop_history(self, now: float) -> None:
@@ -113,19 +112,6 @@ class DiskUsage(BlockSteps):
                 dropped = True
         if dropped:
             self._peak_cache = None
-
-    def _forget(self, start: float, end: float, size: float) -> None:
-        """Take the reservation out of the overlap index, checking it exists first: a bad
-        call leaves no trace."""
-        si = bisect_left(self._starts, start)
-        ei = bisect_left(self._ends, end)
-        if (
-            si == len(self._starts) or self._starts[si] != start
-            or ei == len(self._ends) or self._ends[ei] != end
-        ):  # fmt: skip
-            raise KeyError(f"no reservation [{start}, {end}) of {size} GB")
-        del self._starts[si]
-        del self._ends[ei]
 
     def _edge(self, t: float) -> None:
         refs = self._refs
@@ -154,13 +140,13 @@ class DiskUsage(BlockSteps):
         return self._peak_cache
 
     def overlap_count(self, start: float, end: float) -> int:
-        """Number of reservations that overlap [start, end) at all."""
-        return bisect_left(self._starts, end) - bisect_right(self._ends, start)
+        """Number of reservations that overlap [start, end) at all (from now on)."""
+        return self._overlaps.count(start, end)
 
     def load(self, start: float, end: float) -> tuple[int, float]:
         """(overlap_count, busy_time) of [start, end) in one call: the bandwidth strategies
         need both for every disk they consider."""
-        count = bisect_left(self._starts, end) - bisect_right(self._ends, start)
+        count = self._overlaps.count(start, end)
         if count <= 0:
             return 0, 0.0
         a, b = self._busy_run
@@ -176,10 +162,7 @@ class DiskUsage(BlockSteps):
         """(reservations present at t, an instant up to which one is present without a
         break (t when none is), the first end after t): bounds on any window from t on,
         read in O(log n) when the busy-run cache covers t."""
-        ends = self._ends
-        i = bisect_right(ends, t)
-        count = bisect_right(self._starts, t) - i
-        next_end = ends[i] if i < len(ends) else INF
+        count, next_end = self._overlaps.present(t)
         if count <= 0:
             return 0, t, next_end
         a, b = self._busy_run
