@@ -206,18 +206,20 @@ class Cluster:
 
     def unbook(self, extents: Iterable[Extent], start: float, end: float) -> None:
         for ext in extents:
-            disk = self.disk(ext.node, ext.disk)
+            node = self.nodes[ext.node]
+            disk = node.disks[ext.disk]
             disk.usage.remove(start, end, ext.size)
-            self.nodes[ext.node].usage.remove(start, end, ext.size)
+            node.usage.remove(start, end, ext.size)
             self._changed(disk)
 
     def expire(self, extents: Iterable[Extent], start: float, end: float, now: float) -> None:
         """`unbook` for a reservation that is over (end <= now): cheaper, same effect on
         every instant from `now` on (see DiskUsage.expire)."""
         for ext in extents:
-            disk = self.disk(ext.node, ext.disk)
+            node = self.nodes[ext.node]
+            disk = node.disks[ext.disk]
             disk.usage.expire(start, end, ext.size, now)
-            self.nodes[ext.node].usage.expire(start, end, ext.size, now)
+            node.usage.expire(start, end, ext.size, now)
             self._changed(disk)
 
     def capacities(self) -> list[float]:

@@ -30,7 +30,6 @@ from storalloc.strategies.bandwidth import _upper_rank
 from storalloc.strategies.base import ClusterView
 from storalloc.strategies.node_order import NodeOrder
 
-INF = float("inf")
 #: (key, node index, the node's disks in the view, their best write_bw), as in NodeOrder.
 Admission = tuple[float, int, list, float]
 
@@ -48,7 +47,6 @@ class BusyIndex:
         self._long: list[tuple[float, int]] = []  # (-rank of B / (c + 1), node), c >= 1
         self._runs: list[tuple[float, int]] = []  # (R, node), c >= 1
         self._ends: list[tuple[float, int]] = []  # (E, node)
-        self._keys: dict[int, tuple[float, int]] = {}  # each busy node's _long entry
 
     def order_nodes(self) -> list[int]:
         return list(self._static)
@@ -68,15 +66,15 @@ class BusyIndex:
         count, run_end, next_end = self._nodes[index].usage.outlook(now)
         self._state[index] = (count, run_end, next_end)
         insort(self._ends, (next_end, index))
-        static_key, _, _, best_w = self._static[index]
         if count == 0:
-            insort(self._idle, (static_key, index))
+            insort(self._idle, (self._static[index][0], index))
             return
-        bandwidth = self._nodes[index].network_bw
-        key = (-_upper_rank(min(bandwidth / (count + 1), best_w)), index)
-        self._keys[index] = key
-        insort(self._long, key)
+        insort(self._long, self._long_key(index, count))
         insort(self._runs, (run_end, index))
+
+    def _long_key(self, index: int, count: int) -> tuple[float, int]:
+        bound = self._nodes[index].network_bw / (count + 1)
+        return -_upper_rank(min(bound, self._static[index][3])), index
 
     def _drop(self, index: int) -> None:
         state = self._state.pop(index, None)
@@ -86,7 +84,7 @@ class BusyIndex:
         if state[0] == 0:
             del self._idle[bisect_left(self._idle, (self._static[index][0], index))]
             return
-        del self._long[bisect_left(self._long, self._keys.pop(index))]
+        del self._long[bisect_left(self._long, self._long_key(index, state[0]))]
         del self._runs[bisect_left(self._runs, (state[1], index))]
 
     def admissions(self, start: float, end: float) -> Iterator[Admission]:
