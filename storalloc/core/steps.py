@@ -33,7 +33,7 @@ class BlockSteps(StepIntegrals):
         "_block", "_bmax", "_bmin", "_c", "_first", "_lc", "_lu", "_shc", "_shp", "_t", "_u",
     )
 
-    def __init__(self, block: int = 128) -> None:
+    def __init__(self, block: int = 64) -> None:
         if block < 2:
             raise ValueError(f"block: expected at least 2, got {block}")
         self._block = block
