@@ -9,6 +9,7 @@ from datetime import datetime
 
 from storalloc.begin_time import local_zone, parse_begin
 from storalloc.cli.common import add_verbosity, add_version, prog_name
+from storalloc.trace_options import add_trace_read_options
 from storalloc.units import parse_size_gb, parse_time_limit
 
 __all__ = ["build_parser", "check_action", "parse"]
@@ -117,15 +118,7 @@ def _add_action_args(act: argparse._ArgumentGroup) -> None:
 
 def _add_trace_args(trace: argparse._ArgumentGroup) -> None:
     """Options of --trace."""
-    trace.add_argument("--format", dest="trace_format",
-                       choices=["native-yaml", "native-csv", "iojobs", "darshan", "swf"],
-                       help="trace format (default: guessed from the file)")
-    trace.add_argument("--skip-bad", action="store_true",
-                       help="skip malformed records (reported) instead of stopping")
-    trace.add_argument("--gb-per-proc", type=float, default=1.0,
-                       help="SWF capacity model: GB per allocated processor")
-    trace.add_argument("--gb-per-core-hour", type=float, metavar="GB",
-                       help="SWF capacity model instead: GB per processor-hour of run time")
+    add_trace_read_options(trace)
     trace.add_argument("--report", metavar="FILE", help="write the replay report (.yml/.json)")
 
 

@@ -30,7 +30,8 @@ from storalloc.config.loader import (
 from storalloc.sim.replay import make_node, new_simulation
 from storalloc.sim.report import add_trace_stats, build_report, format_report, write_report
 from storalloc.sim.report_text import percent
-from storalloc.sim.traces import FORMATS, TraceError, TraceRecord, TraceStats, read_trace_with_stats
+from storalloc.sim.traces import TraceError, TraceRecord, TraceStats, read_trace_with_stats
+from storalloc.trace_options import add_trace_read_options
 
 PROG = "simulate"
 
@@ -182,14 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="split requests into parts of at most GB (default: the config's)")
     parser.add_argument("--orchestrator-config", metavar="CFG",
                         help="orchestrator YAML for block_size, seed, strategy options, ...")
-    parser.add_argument("--format", dest="trace_format", choices=FORMATS,
-                        help="trace format (default: guessed from the file)")
-    parser.add_argument("--skip-bad", action="store_true",
-                        help="skip malformed records (reported) instead of stopping")
-    parser.add_argument("--gb-per-proc", type=float, default=1.0,
-                        help="SWF capacity model: GB per allocated processor")
-    parser.add_argument("--gb-per-core-hour", type=float, metavar="GB",
-                        help="SWF capacity model instead: GB per processor-hour of run time")
+    add_trace_read_options(parser)
     parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
                         help="simulations run in parallel (default: number of CPUs)")
     parser.add_argument("--report-dir", metavar="DIR",

@@ -18,10 +18,10 @@ from storalloc.sim.traces.base import (
 )
 from storalloc.sim.traces.darshan_format import byte_order
 from storalloc.sim.traces.source import describe_source
+from storalloc.trace_options import FORMATS
 
 __all__ = ["FORMATS", "guess_format", "read_trace", "read_trace_with_stats"]
 
-FORMATS = ("native-yaml", "native-csv", "iojobs", "darshan", "swf")
 _SUFFIXES = {".csv": "native-csv", ".swf": "swf", ".darshan": "darshan"}
 _YAML_SUFFIXES = (".yml", ".yaml")
 _SNIFF_BYTES = 1 << 16
