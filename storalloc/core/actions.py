@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from storalloc.core import events as ev
 from storalloc.core.jobs import Job, State
-from storalloc.core.lifecycle import FINAL, Ev, step
+from storalloc.core.lifecycle import FINAL, TABLE, Ev, step
 from storalloc.core.planning import StrategyError, find_slot
 from storalloc.strategies.base import Placement
 from storalloc.units import format_request
@@ -34,7 +34,10 @@ class Actions:
 
     def _fire(self: Scheduler, job: Job, event: Ev, **ctx: Any) -> None:
         old = job.state
-        new, actions = step(old, event)
+        transition = TABLE.get((old, event))  # `step` inlined: four fires per job
+        if transition is None:
+            step(old, event)  # raises IllegalTransition
+        new, actions = transition
         job.state = new
         final = new in FINAL
         if final:
@@ -59,7 +62,8 @@ class Actions:
             log.debug("[%05d] Refused: %s", job.id, job.reason)
         if self.on_finish is not None:
             self.on_finish(job)
-        self._tell(ev.JobEnded(job))
+        if not job.quiet:
+            self.emit(ev.JobEnded(job))
 
     def _tell(self: Scheduler, event: ev.Event) -> None:
         """Client-facing events; trace jobs (quiet) have no client to tell."""
@@ -142,7 +146,8 @@ class Actions:
 
     def _do_grant(self: Scheduler, job: Job, ctx: dict) -> None:
         job.granted_at = self.clock.now()
-        self._tell(ev.JobGranted(job))  # clients show salloc's "Granted job allocation" line
+        if not job.quiet:  # clients show salloc's "Granted job allocation" line
+            self.emit(ev.JobGranted(job))
 
     def _retell(self: Scheduler, job: Job, client: Any) -> None:
         """A client re-sent a request (it lost its connection): tell it where the job is."""

@@ -12,8 +12,10 @@ def never_fits(
     size: float, count: int, capacities: list[float], max_request_gb: float
 ) -> Refusal | None:
     """Why `size` GB in `count` equal parts could not fit even on the empty site (down nodes
-    included, since they may come back), or None when it could. Costs O(disks), whatever
-    `count` is: the parts themselves are built only for requests that pass."""
+    included, since they may come back), or None when it could. `capacities` are the
+    disks' capacities, largest first. Costs O(1) for one part and O(disks) at most for
+    several, whatever `count` is: the parts themselves are built only for requests that
+    pass."""
     if size > max_request_gb:
         return "over_site_limit", (
             f"request of {size:g} GB exceeds this site's limit of {max_request_gb:g} GB "
@@ -27,7 +29,7 @@ def never_fits(
     if not capacities:
         return None  # no server has registered yet: wait for one rather than guess
     part = size / count
-    largest = max(capacities)
+    largest = capacities[0]
     if count == 1:
         if part <= largest + EPSILON:
             return None

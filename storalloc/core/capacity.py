@@ -126,9 +126,13 @@ class DiskUsage(BlockSteps):
 
     def _unedge(self, t: float) -> None:
         """One reservation edge less on `t`; drop the breakpoint with its last edge (the
-        segments on both sides then carry the same values)."""
+        segments on both sides then carry the same values). The first breakpoint stays
+        while anything is present on its segment: once `expire` dropped the history
+        before it, it is the only record of what is booked from there (an instant before
+        the first breakpoint reads as empty), and a release of the lease that started on
+        it must not make the others vanish."""
         refs = self._refs[t] - 1
-        if refs:
+        if refs or (t == self._first[0] and self._c[0][0] + self._lc[0] > 0):
             self._refs[t] = refs
         else:
             del self._refs[t]

@@ -70,7 +70,8 @@ class Queries:
              "state": "DOWN" if not n.up else "DRAIN" if n.drained else "UP",
              "disks": len(n.disks),
              "capacity_gb": sum(d.capacity for d in n.disks),
-             "used_gb": n.usage.used_at(now), "network_bw": n.network_bw}
+             "used_gb": sum(d.usage.used_at(now) for d in n.disks),
+             "network_bw": n.network_bw}
             for n in self.cluster.nodes if n.name  # removed nodes keep their slot, nameless
         ]  # fmt: skip
 

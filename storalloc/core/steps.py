@@ -169,7 +169,8 @@ class BlockSteps(StepIntegrals):
         self._add_in(ka, ia, len(self._t[ka]), du, dc)
         if kb > ka + 1:  # whole blocks: their lazy adds and aggregates only
             lo, hi = ka + 1, kb
-            self._lu[lo:hi] = [x + du for x in self._lu[lo:hi]]
+            if du:
+                self._lu[lo:hi] = [x + du for x in self._lu[lo:hi]]
             self._lc[lo:hi] = [x + dc for x in self._lc[lo:hi]]
         if ib:
             self._add_in(kb, 0, ib, du, dc)
@@ -181,6 +182,10 @@ class BlockSteps(StepIntegrals):
             return
         us, cs = self._u[k], self._c[k]
         cs[i:j] = [x + dc for x in cs[i:j]]
+        if not du:  # a count-only update (a node's aggregate: see Cluster.book)
+            self._bmin[k] = min(cs)
+            self._shp[k] = None
+            return
         if du < 0:  # a removal: what reads back as dust becomes exactly 0
             lu = self._lu[k]
             us[i:j] = [x if x + lu > DUST else -lu for x in [y + du for y in us[i:j]]]
