@@ -186,11 +186,14 @@ def _direct_best(
     node_value: NodeValue,
     disk_upper: DiskValue,
     disk_exact: DiskValue,
+    fits: Callable[[Disk], bool] | None = None,
 ) -> Disk | None:
     """best_first's answer by walking the disks in order: cheaper than the heap on small
     sites. `fitting` is in (node, disk) order, so keeping the first maximum breaks ties
     alike; a disk whose upper bound cannot beat that maximum is not evaluated (on a busy
-    node the link's share is the figure of every disk, so the first disk decides)."""
+    node the link's share is the figure of every disk, so the first disk decides). With
+    `fits`, `fitting` may hold disks that do not fit: each is tested only once its bound
+    could win (`direct_best`)."""
     best: Disk | None = None
     best_rank = float("-inf")
     node_index, value = -1, 0.0
@@ -199,10 +202,26 @@ def _direct_best(
             node_index, value = disk.node, node_value(nodes[disk.node])
         if best is not None and _upper_rank(disk_upper(disk, value)) <= best_rank:
             continue
+        if fits is not None and not fits(disk):
+            continue
         figure = rank(disk_exact(disk, value))
         if figure > best_rank:
             best, best_rank = disk, figure
     return best
+
+
+def direct_best(
+    disks: Sequence[Disk],
+    nodes: Sequence[Node],
+    fits: Callable[[Disk], bool],
+    node_value: NodeValue,
+    disk_upper: DiskValue,
+    disk_exact: DiskValue,
+) -> Disk | None:
+    """`best_first` over the disks of `disks` (a small site's up disks, in (node, disk)
+    order) that `fits` accepts, with the fit test after the bound: on a busy site the
+    first fitting disk decides and the others' peak usage is never read."""
+    return _direct_best(disks, nodes, node_value, disk_upper, disk_exact, fits)
 
 
 def bounded_max(

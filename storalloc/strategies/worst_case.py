@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import logging
 
-from storalloc.core.cluster import Disk
 from storalloc.strategies.bandwidth import (
     DIRECT_LIMIT,
-    best_first,
+    direct_best,
     format_capacity,
     worst_case_box,
     worst_case_disk,
@@ -21,7 +20,6 @@ from storalloc.strategies.base import (
     Decision,
     Placement,
     PlacementRequest,
-    place_parts,
 )
 from storalloc.strategies.busy_index import BusyOrder
 from storalloc.strategies.node_order import OrderCache, lazy_best
@@ -43,33 +41,25 @@ class WorstCase:
         if log.isEnabledFor(logging.DEBUG):
             self._log_figures(request, view)
         nodes = view.nodes
+        disks = view.up_disks()
+        decision = Decision(request)
         # The box figure is exact and bounds its disks; a disk is bounded by its W.
-        if len(view.up_disks()) > DIRECT_LIMIT:  # large sites: read only nodes that can win
-            order = self._orders.get(view)
-            decision = Decision(request)
-            for size in sorted(request.parts, reverse=True):
-                chosen = lazy_best(
-                    self._busy.admissions(view, order, request.start, request.end),
-                    nodes, decision, size,
-                    lambda node: worst_case_box(node, decision),
-                    lambda disk, box: min(disk.write_bw, box),
-                    lambda disk, box: min(worst_case_disk(disk, decision), box),
-                )  # fmt: skip
-                if chosen is None:
-                    return None
-                decision.take(chosen, size)
-            return tuple(decision.extents)
-
-        def choose(decision: Decision, size: float, fitting: list[Disk]) -> Disk | None:
-            return best_first(
-                fitting,
-                nodes,
-                lambda node: worst_case_box(node, decision),
-                lambda disk, box: min(disk.write_bw, box),
-                lambda disk, box: min(worst_case_disk(disk, decision), box),
-            )
-
-        return place_parts(request, view, choose)
+        box = lambda node: worst_case_box(node, decision)  # noqa: E731
+        upper = lambda disk, box: min(disk.write_bw, box)  # noqa: E731
+        exact = lambda disk, box: min(worst_case_disk(disk, decision), box)  # noqa: E731
+        large = len(disks) > DIRECT_LIMIT  # large sites: read only the nodes that can win
+        order = self._orders.get(view) if large else None
+        for size in sorted(request.parts, reverse=True):
+            if order is not None:
+                admissions = self._busy.admissions(view, order, request.start, request.end)
+                chosen = lazy_best(admissions, nodes, decision, size, box, upper, exact)
+            else:
+                fits = lambda disk: decision.fits(disk, size)  # noqa: B023, E731 (used at once)
+                chosen = direct_best(disks, nodes, fits, box, upper, exact)
+            if chosen is None:
+                return None
+            decision.take(chosen, size)
+        return tuple(decision.extents)
 
     def figures(
         self, request: PlacementRequest, view: ClusterView
