@@ -354,3 +354,22 @@ def test_count_only_updates_as_a_node_books_them_match_the_model(block: int) -> 
         assert model.count_at(until) == 0 and model.busy_time(a, until) == until - a
         assert usage.peak(a, b) == 0.0 and usage.used_at(a) == 0.0
     assert usage.peak_all() == 0.0
+
+
+def test_releasing_the_lease_on_the_first_kept_breakpoint_keeps_the_others() -> None:
+    """History is dropped up to the breakpoint in force at now, here the start of B; then B
+    is released (a scancel). A, booked before, is still there: it must still count."""
+    usage = DiskUsage()
+    short = [(i, i + 0.5, 1.0) for i in range(40)]  # 80 past breakpoints: history to drop
+    for r in short:
+        usage.add(*r)
+    usage.add(45, 200, 5.0)  # A
+    usage.add(50, 150, 3.0)  # B
+    for r in short:
+        usage.expire(*r, 60)
+    assert usage._first[0] == 50  # B's start is the first breakpoint kept
+    usage.remove(50, 150, 3.0)
+    assert usage.used_at(60) == 5.0
+    assert usage.peak(60, 100) == 5.0
+    assert usage.overlap_count(60, 100) == 1
+    assert usage.busy_time(60, 100) == 40
