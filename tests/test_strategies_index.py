@@ -12,8 +12,8 @@ from storalloc.core.cluster import Cluster, Disk, Extent, Node, build_node
 from storalloc.registry import make_strategy
 from storalloc.sim.replay import new_simulation
 from storalloc.sim.traces.base import TraceRecord
-from storalloc.strategies import bandwidth, busy_index, worst_case
-from storalloc.strategies.base import PlacementRequest
+from storalloc.strategies import bandwidth, busy_index, node_order, worst_case
+from storalloc.strategies.base import Decision, PlacementRequest
 
 
 def random_cluster(rng: random.Random, nodes: int, disks: int) -> Cluster:
@@ -127,3 +127,37 @@ def test_busy_index_places_every_job_where_the_static_order_does(
     assert used > len(records) // 2
     assert any(start is not None and start > rec.submit for (_, start, _), rec
                in zip(indexed, records, strict=True))  # some jobs waited or began later
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_lazy_best_picks_the_best_figure_whatever_the_bounds(seed: int) -> None:
+    """lazy_best against evaluating every fitting disk, with made-up figures drawn from a
+    few values (many ties, across nodes and within one) and node keys anywhere between the
+    node's figure and its static bound: the search may defer disks, cut a node short or
+    answer without the heap, never change the answer."""
+    rng = random.Random(seed)
+    nodes = []
+    for n in range(rng.randint(1, 9)):
+        members = [Disk(n, i, rng.choice([10.0, 100.0]), rng.choice([0.5, 1.0, 2.0]), 1.0)
+                   for i in range(rng.randint(1, 6))]  # fmt: skip
+        nodes.append(Node(n, f"n{n}:0", f"n{n}", rng.choice([0.5, 1.0, 4.0]), members))
+    disks = [d for node in nodes for d in node.disks]
+    fitting = [d for d in disks if d.capacity >= 50.0]
+    decision = Decision(PlacementRequest(1, (50.0,), 0.0, 10.0))
+    levels = [0.125, 0.25, 0.5, 1.0, 2.0]
+    for _ in range(20):
+        box = {n.index: rng.choice([v for v in levels if v <= n.network_bw]) for n in nodes}
+        own = {d.key: rng.choice([v for v in levels if v <= d.write_bw]) for d in disks}
+        order = []
+        for key, index, members, best_w in node_order.node_order(nodes, disks):
+            tight = -bandwidth._upper_rank(min(box[index], best_w))
+            order.append((rng.choice([key, tight, (key + tight) / 2]), index, members, best_w))
+        order.sort(key=lambda item: item[:2])
+        chosen = node_order.lazy_best(
+            order, nodes, decision, 50.0,
+            lambda node: box[node.index],  # noqa: B023 (called before the next round)
+            lambda disk, value: min(disk.write_bw, value),
+            lambda disk, value: min(own[disk.key], value),  # noqa: B023
+        )  # fmt: skip
+        figure = {d.key: bandwidth.rank(min(own[d.key], box[d.node])) for d in fitting}
+        assert chosen is min(fitting, default=None, key=lambda d: (-figure[d.key], d.key))
