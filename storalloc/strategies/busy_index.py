@@ -26,6 +26,7 @@ import heapq
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator
 
+from storalloc.core.cluster import Disk
 from storalloc.strategies.bandwidth import _upper_rank
 from storalloc.strategies.base import ClusterView
 from storalloc.strategies.node_order import NodeOrder
@@ -47,6 +48,9 @@ class BusyIndex:
         self._long: list[tuple[float, int]] = []  # (-rank of B / (c + 1), node), c >= 1
         self._runs: list[tuple[float, int]] = []  # (R, node), c >= 1
         self._ends: list[tuple[float, int]] = []  # (E, node)
+        # (c, R) of disks, read when first asked for after their node's last change
+        self._disks: dict[int, dict[int, tuple[int, float]]] = {}
+        self._now = 0.0
 
     def order_nodes(self) -> list[int]:
         return list(self._static)
@@ -57,10 +61,29 @@ class BusyIndex:
 
     def refresh(self, nodes: Iterable[int], now: float) -> None:
         """Read (c, R, E) of `nodes` again, at `now`."""
+        self._now = now
         for index in set(nodes):
             if index in self._static:
+                self._disks.pop(index, None)
                 self._drop(index)
                 self._read(index, now)
+
+    def disk_bound(self, disk: Disk, start: float, duration: float) -> float:
+        """A bound on the worst_case figure of `disk` alone, W * (1 - u * c / (c + 1)) from
+        the disk's own (c, R), for a window that `covers` accepts: where the link does not
+        cap the disks (a filling site), it tells the partly busy disks from the idle ones
+        without a figure for each. A disk's first end after its node's read is no earlier
+        than the node's E, so `covers` vouches for the disk too."""
+        known = self._disks.setdefault(disk.node, {})
+        state = known.get(disk.index)
+        if state is None:
+            count, run_end, _ = disk.usage.outlook(self._now)
+            state = known[disk.index] = (count, run_end)
+        count, run_end = state
+        if count == 0 or run_end <= start:
+            return disk.write_bw
+        share = min(1.0, (run_end - start) / duration) * count / (count + 1)
+        return disk.write_bw * (1.0 - share)
 
     def _read(self, index: int, now: float) -> None:
         count, run_end, next_end = self._nodes[index].usage.outlook(now)
@@ -116,10 +139,13 @@ class BusyOrder:
     def __init__(self) -> None:
         self._index: BusyIndex | None = None
         self._seq = 0
+        #: The index when it served the last call of `admissions`, else None.
+        self.serving: BusyIndex | None = None
 
     def admissions(
         self, view: ClusterView, order: NodeOrder, start: float, end: float
     ) -> Iterable[Admission]:
+        self.serving = None
         clock = getattr(view, "clock", None)
         changes_since = getattr(view, "changes_since", None)
         if clock is None or changes_since is None:
@@ -135,4 +161,5 @@ class BusyOrder:
             index.refresh(index.order_nodes() if changed is None else changed, now)
         if start < now or not index.covers(start):
             return order
+        self.serving = index
         return index.admissions(start, end)

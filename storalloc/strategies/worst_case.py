@@ -11,6 +11,7 @@ import logging
 from storalloc.core.cluster import Disk
 from storalloc.strategies.bandwidth import (
     DIRECT_LIMIT,
+    DiskValue,
     best_first,
     format_capacity,
     worst_case_box,
@@ -48,11 +49,11 @@ class WorstCase:
             order = self._orders.get(view)
             decision = Decision(request)
             for size in sorted(request.parts, reverse=True):
+                admissions = self._busy.admissions(view, order, request.start, request.end)
                 chosen = lazy_best(
-                    self._busy.admissions(view, order, request.start, request.end),
-                    nodes, decision, size,
+                    admissions, nodes, decision, size,
                     lambda node: worst_case_box(node, decision),
-                    lambda disk, box: min(disk.write_bw, box),
+                    self._disk_upper(decision),
                     lambda disk, box: min(worst_case_disk(disk, decision), box),
                 )  # fmt: skip
                 if chosen is None:
@@ -70,6 +71,23 @@ class WorstCase:
             )
 
         return place_parts(request, view, choose)
+
+    def _disk_upper(self, decision: Decision) -> DiskValue:
+        """lazy_best's bound of a disk: min(W, box), or, where the busy index serves the
+        decision, min(the index's bound for the disk, box)."""
+        index = self._busy.serving
+        if index is None:
+            return lambda disk, box: min(disk.write_bw, box)
+        start, duration = decision.start, decision.duration
+
+        def upper(disk: Disk, box: float) -> float:
+            # A busy link caps every disk of its node: reading the disk would rarely
+            # lower the bound, and costs a reading per disk and change of the node.
+            if box <= disk.write_bw:
+                return box
+            return min(index.disk_bound(disk, start, duration), box)
+
+        return upper
 
     def figures(
         self, request: PlacementRequest, view: ClusterView
