@@ -22,7 +22,6 @@ run ends inside the window by their computed bound.
 
 from __future__ import annotations
 
-import heapq
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator
 
@@ -113,23 +112,42 @@ class BusyIndex:
     def admissions(self, start: float, end: float) -> Iterator[Admission]:
         """Every node of the order, best bound first (ties by node index), for a window
         that `covers` accepts."""
+        # A decision mostly reads a few nodes of the long stream, so it is merged by hand
+        # with the few others (heapq.merge's set-up cost more than the reading).
+        few = self._few(start, end)
+        static, state = self._static, self._state
+        i, last = 0, len(few)
+        for key in self._long:
+            if state[key[1]][1] < end:
+                continue  # its run ends inside the window: in `few`, bounded tighter
+            while i < last and few[i] < key:
+                yield self._admission(*few[i])
+                i += 1
+            item = static[key[1]]
+            yield key[0], key[1], item[2], item[3]
+        for pair in few[i:]:
+            yield self._admission(*pair)
+
+    def _admission(self, key: float, index: int) -> Admission:
+        item = self._static[index]
+        return item if item[0] == key else (key, index, item[2], item[3])
+
+    def _few(self, start: float, end: float) -> list[tuple[float, int]]:
+        """(key, node) of the idle nodes and of those whose run ends inside the window,
+        sorted."""
         duration = end - start
-        short = []
+        few = self._idle.copy()
         for run_end, index in self._runs[: bisect_left(self._runs, (end, -1))]:
             static_key, _, _, best_w = self._static[index]
             if run_end <= start:  # idle by then: the static bound is all there is
-                short.append((static_key, index))
+                few.append((static_key, index))
                 continue
             count = self._state[index][0]
             share = (run_end - start) / duration * count / (count + 1)
             bound = self._nodes[index].network_bw * (1.0 - share)
-            short.append((-_upper_rank(min(bound, best_w)), index))
-        short.sort()
-        state = self._state
-        covering = (key for key in self._long if state[key[1]][1] >= end)
-        for key, index in heapq.merge(self._idle, covering, short):
-            _, _, members, best_w = self._static[index]
-            yield key, index, members, best_w
+            few.append((-_upper_rank(min(bound, best_w)), index))
+        few.sort()
+        return few
 
 
 class BusyOrder:
