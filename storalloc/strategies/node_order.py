@@ -84,7 +84,7 @@ def lazy_best(
             heapq.heappush(heap, (-_upper_rank(min(value, best_w)), index, -1, 1, (members, value)))
         if not heap:
             return None
-        _, node, slot, stage, payload = heapq.heappop(heap)
+        floor, node, slot, stage, payload = heapq.heappop(heap)
         if stage == 3:
             return payload
         if stage == 2:
@@ -92,7 +92,7 @@ def lazy_best(
             heapq.heappush(heap, (-rank(disk_exact(disk, value)), node, slot, 3, disk))
             continue
         frontier = _frontier(heap, nxt)
-        key, disk = _node_best(node, *payload, frontier, heap, decision, size,
+        key, disk = _node_best(node, *payload, floor, frontier, heap, decision, size,
                                disk_upper, disk_exact)  # fmt: skip
         if disk is not None and (key, node, disk.index) < frontier:
             return disk  # nothing pending or to come can rank before it
@@ -109,7 +109,7 @@ def _frontier(heap: list, nxt: tuple | None) -> tuple[float, int, int]:
 
 
 def _node_best(
-    node: int, members: list[Disk], value: float, frontier: tuple[float, int, int],
+    node: int, members: list[Disk], value: float, floor: float, frontier: tuple[float, int, int],
     heap: list[tuple[float, int, int, int, Any]],
     decision: Decision, size: float, disk_upper: DiskValue, disk_exact: DiskValue,
 ) -> tuple[float, Disk | None]:
@@ -117,7 +117,8 @@ def _node_best(
     bound ranks before `frontier` (ties by disk index); the fitting disks ranking after it
     are deferred to `heap`, as best_first would leave them. A disk whose bound cannot beat
     the best figure found is not even tested for fit: on a busy node the link's share caps
-    every disk, so the first disk to reach it ends the search."""
+    every disk, so the first disk to reach it ends the search. `floor` is the node's key:
+    no disk of the node ranks before it."""
     best: Disk | None = None
     best_key = _LAST[0]
     last_upper, last_key = float("nan"), 0.0  # NaN equals no bound
@@ -136,4 +137,6 @@ def _node_best(
         exact = -rank(disk_exact(disk, value))
         if exact < best_key or (exact == best_key and (best is None or disk.index < best.index)):
             best, best_key = disk, exact
+            if exact <= floor:
+                break  # the later disks could only tie it
     return best_key, best

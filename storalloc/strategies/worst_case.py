@@ -44,7 +44,8 @@ class WorstCase:
         if log.isEnabledFor(logging.DEBUG):
             self._log_figures(request, view)
         nodes = view.nodes
-        # The box figure is exact and bounds its disks; a disk is bounded by its W.
+        # The box figure is exact and bounds its disks; a disk is bounded by its W (or by
+        # the busy index, see _disk_upper).
         if len(view.up_disks()) > DIRECT_LIMIT:  # large sites: read only nodes that can win
             order = self._orders.get(view)
             decision = Decision(request)
