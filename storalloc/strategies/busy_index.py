@@ -18,6 +18,10 @@ first E of any node (a trial start in the future) is not covered: the static ord
 Nodes come out in three sorted streams merged into one: idle ones (c = 0) by their static
 bound, busy ones whose run covers the window by B / (c + 1), and the few busy ones whose
 run ends inside the window by their computed bound.
+
+The same bound holds for a disk alone, with its own (c, R) and W for B: worst_case uses it
+(`disk_bound`) where the link does not cap the disks, so that on a filling site the partly
+busy disks wait behind the idle ones instead of each getting an exact figure.
 """
 
 from __future__ import annotations

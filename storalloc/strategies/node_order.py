@@ -8,6 +8,7 @@ node): a node's figure is computed only once its static bound could beat or tie 
 item found so far, and its disks are tested for fit only once that figure could. On a
 quiet site the first node decides; where every node is busy during the window, every
 node's figure is needed (still no fit test or figure for the disks of nodes that lose).
+Within a node, a disk is tested for fit only if its bound can beat the best disk found.
 """
 
 from __future__ import annotations
