@@ -37,6 +37,9 @@ from storalloc.strategies.node_order import NodeOrder
 #: (key, node index, the node's disks in the view, their best write_bw), as in NodeOrder.
 Admission = tuple[float, int, list, float]
 
+#: A node's entries before its first reading.
+_NONE = (None, None, None, None)
+
 
 class BusyIndex:
     """Per node (c, R, E) read at the scheduler's now, and the sorted streams built from
@@ -51,6 +54,8 @@ class BusyIndex:
         self._long: list[tuple[float, int]] = []  # (-rank of B / (c + 1), node), c >= 1
         self._runs: list[tuple[float, int]] = []  # (R, node), c >= 1
         self._ends: list[tuple[float, int]] = []  # (E, node)
+        self._streams = (self._ends, self._idle, self._long, self._runs)
+        self._entries: dict[int, tuple] = {}  # a node's entry in each stream, or None
         # (c, R) of disks, read when first asked for after their node's last change
         self._disks: dict[int, dict[int, tuple[int, float]]] = {}
         self._now = 0.0
@@ -68,7 +73,6 @@ class BusyIndex:
         for index in set(nodes):
             if index in self._static:
                 self._disks.pop(index, None)
-                self._drop(index)
                 self._read(index, now)
 
     def disk_bound(self, disk: Disk, start: float, duration: float) -> float:
@@ -89,29 +93,25 @@ class BusyIndex:
         return disk.write_bw * (1.0 - share)
 
     def _read(self, index: int, now: float) -> None:
-        count, run_end, next_end = self._nodes[index].usage.outlook(now)
-        self._state[index] = (count, run_end, next_end)
-        insort(self._ends, (next_end, index))
+        # Only the entries that change move: R mostly stays, and E often does.
+        count, run_end, next_end = state = self._nodes[index].usage.outlook(now)
+        self._state[index] = state
         if count == 0:
-            insort(self._idle, (self._static[index][0], index))
-            return
-        insort(self._long, self._long_key(index, count))
-        insort(self._runs, (run_end, index))
+            fresh = ((next_end, index), (self._static[index][0], index), None, None)
+        else:
+            fresh = ((next_end, index), None, self._long_key(index, count), (run_end, index))
+        for items, old, new in zip(self._streams, self._entries.get(index, _NONE), fresh,
+                                   strict=True):
+            if old != new:
+                if old is not None:
+                    del items[bisect_left(items, old)]
+                if new is not None:
+                    insort(items, new)
+        self._entries[index] = fresh
 
     def _long_key(self, index: int, count: int) -> tuple[float, int]:
         bound = self._nodes[index].network_bw / (count + 1)
         return -_upper_rank(min(bound, self._static[index][3])), index
-
-    def _drop(self, index: int) -> None:
-        state = self._state.pop(index, None)
-        if state is None:
-            return
-        del self._ends[bisect_left(self._ends, (state[2], index))]
-        if state[0] == 0:
-            del self._idle[bisect_left(self._idle, (self._static[index][0], index))]
-            return
-        del self._long[bisect_left(self._long, self._long_key(index, state[0]))]
-        del self._runs[bisect_left(self._runs, (state[1], index))]
 
     def admissions(self, start: float, end: float) -> Iterator[Admission]:
         """Every node of the order, best bound first (ties by node index), for a window
