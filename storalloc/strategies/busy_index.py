@@ -117,41 +117,49 @@ class BusyIndex:
         """Every node of the order, best bound first (ties by node index), for a window
         that `covers` accepts."""
         # A decision mostly reads a few nodes of the long stream, so it is merged by hand
-        # with the few others (heapq.merge's set-up cost more than the reading).
+        # with the others (heapq.merge's set-up cost more than the reading).
         few = self._few(start, end)
+        head = next(few, None)
         static, state = self._static, self._state
-        i, last = 0, len(few)
         for key in self._long:
             if state[key[1]][1] < end:
                 continue  # its run ends inside the window: in `few`, bounded tighter
-            while i < last and few[i] < key:
-                yield self._admission(*few[i])
-                i += 1
+            while head is not None and head < key:
+                yield self._admission(*head)
+                head = next(few, None)
             item = static[key[1]]
             yield key[0], key[1], item[2], item[3]
-        for pair in few[i:]:
-            yield self._admission(*pair)
+        while head is not None:
+            yield self._admission(*head)
+            head = next(few, None)
 
     def _admission(self, key: float, index: int) -> Admission:
         item = self._static[index]
         return item if item[0] == key else (key, index, item[2], item[3])
 
-    def _few(self, start: float, end: float) -> list[tuple[float, int]]:
-        """(key, node) of the idle nodes and of those whose run ends inside the window,
-        sorted."""
+    def _few(self, start: float, end: float) -> Iterator[tuple[float, int]]:
+        """(key, node) of the idle nodes and of those whose run ends inside the window, in
+        order: the idle ones are most nodes of a quiet site, read where they stand."""
         duration = end - start
-        few = self._idle.copy()
+        short = []
         for run_end, index in self._runs[: bisect_left(self._runs, (end, -1))]:
             static_key, _, _, best_w = self._static[index]
             if run_end <= start:  # idle by then: the static bound is all there is
-                few.append((static_key, index))
+                short.append((static_key, index))
                 continue
             count = self._state[index][0]
             share = (run_end - start) / duration * count / (count + 1)
             bound = self._nodes[index].network_bw * (1.0 - share)
-            few.append((-_upper_rank(min(bound, best_w)), index))
-        few.sort()
-        return few
+            short.append((-_upper_rank(min(bound, best_w)), index))
+        short.sort()
+        idle, i, j = self._idle, 0, 0
+        while i < len(idle) or j < len(short):
+            if j == len(short) or (i < len(idle) and idle[i] < short[j]):
+                yield idle[i]
+                i += 1
+            else:
+                yield short[j]
+                j += 1
 
 
 class BusyOrder:
