@@ -54,8 +54,8 @@ class BusyIndex:
         self._long: list[tuple[float, int]] = []  # (-rank of B / (c + 1), node), c >= 1
         self._runs: list[tuple[float, int]] = []  # (R, node), c >= 1
         self._ends: list[tuple[float, int]] = []  # (E, node)
-        self._streams = (self._ends, self._idle, self._long, self._runs)
-        self._entries: dict[int, tuple] = {}  # a node's entry in each stream, or None
+        # a node's entry in each of _ends, _idle, _long and _runs, or None
+        self._entries: dict[int, tuple] = {}
         # (c, R) of disks, read when first asked for after their node's last change
         self._disks: dict[int, dict[int, tuple[int, float]]] = {}
         self._now = 0.0
@@ -100,13 +100,15 @@ class BusyIndex:
             fresh = ((next_end, index), (self._static[index][0], index), None, None)
         else:
             fresh = ((next_end, index), None, self._long_key(index, count), (run_end, index))
-        for items, old, new in zip(self._streams, self._entries.get(index, _NONE), fresh,
-                                   strict=True):
-            if old != new:
-                if old is not None:
-                    del items[bisect_left(items, old)]
-                if new is not None:
-                    insort(items, new)
+        ends, idle, long, runs = self._entries.get(index, _NONE)
+        if ends != fresh[0]:
+            _move(self._ends, ends, fresh[0])
+        if idle != fresh[1]:
+            _move(self._idle, idle, fresh[1])
+        if long != fresh[2]:
+            _move(self._long, long, fresh[2])
+        if runs != fresh[3]:
+            _move(self._runs, runs, fresh[3])
         self._entries[index] = fresh
 
     def _long_key(self, index: int, count: int) -> tuple[float, int]:
@@ -160,6 +162,14 @@ class BusyIndex:
             else:
                 yield short[j]
                 j += 1
+
+
+def _move(items: list, old: tuple | None, new: tuple | None) -> None:
+    """Replace `old` by `new` in the sorted list `items` (None: absent)."""
+    if old is not None:
+        del items[bisect_left(items, old)]
+    if new is not None:
+        insort(items, new)
 
 
 class BusyOrder:
