@@ -12,8 +12,8 @@ from storalloc.core.cluster import Cluster, Disk, Extent, Node, build_node
 from storalloc.registry import make_strategy
 from storalloc.sim.replay import new_simulation
 from storalloc.sim.traces.base import TraceRecord
-from storalloc.strategies import bandwidth, busy_index, worst_case
-from storalloc.strategies.base import PlacementRequest
+from storalloc.strategies import bandwidth, busy_index, node_order, worst_case
+from storalloc.strategies.base import Decision, PlacementRequest
 
 
 def random_cluster(rng: random.Random, nodes: int, disks: int) -> Cluster:
@@ -103,6 +103,17 @@ def _replay_placements(records: list, block_size: float) -> tuple[list, int]:
     return [(j.id, j.start, j.extents) for j in jobs], used
 
 
+def _busy_records(rng: random.Random) -> list[TraceRecord]:
+    records, now = [], 0.0
+    for i in range(1500):
+        now += rng.expovariate(1 / 20)
+        later = now + rng.choice([0.0, 0.0, 0.0, rng.uniform(10, 3000)])
+        records.append(TraceRecord(str(i), now, later if later > now else None,
+                                   rng.choice([60.0, 600.0, 3600.0, 7200.0]),
+                                   rng.choice([1.0, 20.0, 90.0, 300.0]), "u"))  # fmt: skip
+    return records
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_busy_index_places_every_job_where_the_static_order_does(
     seed: int, monkeypatch: pytest.MonkeyPatch
@@ -111,13 +122,7 @@ def test_busy_index_places_every_job_where_the_static_order_does(
     wait): worst_case with its busy index places every job where reading nodes in their
     static order places it, and the index served most decisions."""
     rng = random.Random(seed)
-    records, now = [], 0.0
-    for i in range(1500):
-        now += rng.expovariate(1 / 20)
-        later = now + rng.choice([0.0, 0.0, 0.0, rng.uniform(10, 3000)])
-        records.append(TraceRecord(str(i), now, later if later > now else None,
-                                   rng.choice([60.0, 600.0, 3600.0, 7200.0]),
-                                   rng.choice([1.0, 20.0, 90.0, 300.0]), "u"))  # fmt: skip
+    records = _busy_records(rng)
     block = rng.choice([0.0, 100.0])
     indexed, used = _replay_placements(records, block)
     monkeypatch.setattr(busy_index.BusyOrder, "admissions",
@@ -127,3 +132,82 @@ def test_busy_index_places_every_job_where_the_static_order_does(
     assert used > len(records) // 2
     assert any(start is not None and start > rec.submit for (_, start, _), rec
                in zip(indexed, records, strict=True))  # some jobs waited or began later
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_lazy_best_picks_the_best_figure_whatever_the_bounds(seed: int) -> None:
+    """lazy_best against evaluating every fitting disk, with made-up figures drawn from a
+    few values (many ties, across nodes and within one) and node keys anywhere between the
+    node's figure and its static bound: the search may defer disks, cut a node short or
+    answer without the heap, never change the answer."""
+    rng = random.Random(seed)
+    nodes = []
+    for n in range(rng.randint(1, 9)):
+        members = [Disk(n, i, rng.choice([10.0, 100.0]), rng.choice([0.5, 1.0, 2.0]), 1.0)
+                   for i in range(rng.randint(1, 6))]  # fmt: skip
+        nodes.append(Node(n, f"n{n}:0", f"n{n}", rng.choice([0.5, 1.0, 4.0]), members))
+    disks = [d for node in nodes for d in node.disks]
+    fitting = [d for d in disks if d.capacity >= 50.0]
+    decision = Decision(PlacementRequest(1, (50.0,), 0.0, 10.0))
+    levels = [0.125, 0.25, 0.5, 1.0, 2.0]
+    for _ in range(20):
+        box = {n.index: rng.choice([v for v in levels if v <= n.network_bw]) for n in nodes}
+        own = {d.key: rng.choice([v for v in levels if v <= d.write_bw]) for d in disks}
+        order = []
+        for key, index, members, best_w in node_order.node_order(nodes, disks):
+            tight = -bandwidth._upper_rank(min(box[index], best_w))
+            order.append((rng.choice([key, tight, (key + tight) / 2]), index, members, best_w))
+        order.sort(key=lambda item: item[:2])
+        chosen = node_order.lazy_best(
+            order, nodes, decision, 50.0,
+            lambda node: box[node.index],  # noqa: B023 (called before the next round)
+            lambda disk, value: min(disk.write_bw, value),
+            lambda disk, value: min(own[disk.key], value),  # noqa: B023
+        )  # fmt: skip
+        figure = {d.key: bandwidth.rank(min(own[d.key], box[d.node])) for d in fitting}
+        assert chosen is min(fitting, default=None, key=lambda d: (-figure[d.key], d.key))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_disk_bounds_of_the_busy_index_never_fall_below_the_figure(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through a replay with leases ending, queueing and later starts, every bound the
+    index gives for a disk (from a reading kept until its node changes) ranks at or above
+    the disk's exact worst_case figure for that window."""
+    real = busy_index.BusyIndex.disk_bound
+    checked = 0
+
+    def checking(self, disk, start, duration):
+        nonlocal checked
+        bound = real(self, disk, start, duration)
+        window = Decision(PlacementRequest(0, (1.0,), start, start + duration))
+        assert bandwidth._upper_rank(bound) >= bandwidth.rank(
+            bandwidth.worst_case_disk(disk, window))
+        checked += 1
+        return bound
+
+    monkeypatch.setattr(busy_index.BusyIndex, "disk_bound", checking)
+    _replay_placements(_busy_records(random.Random(seed)), 0.0)
+    assert checked > 1000
+
+
+def test_disk_bounds_are_read_again_when_their_node_changes() -> None:
+    """A disk's (c, R) is kept between decisions only until its node's bookings change."""
+    cluster = random_cluster(random.Random(1), 2, 2)
+    disk = cluster.nodes[0].disks[0]
+    leases = [([Extent(0, 0, 1.0)], 0.0, 100.0), ([Extent(0, 0, 1.0)], 0.0, 80.0)]
+    for lease in leases:
+        cluster.book(*lease)
+    index = busy_index.BusyIndex(node_order.node_order(cluster.nodes, cluster.up_disks()),
+                                 cluster)  # fmt: skip
+    index.refresh([0, 1], 0.0)
+    window = Decision(PlacementRequest(0, (1.0,), 10.0, 110.0))
+    assert index.disk_bound(disk, 10.0, 100.0) == pytest.approx(disk.write_bw * (1 - 0.9 * 2 / 3))
+    cluster.unbook(*leases[1])
+    index.refresh([0], 5.0)
+    bound = index.disk_bound(disk, 10.0, 100.0)
+    assert bound == pytest.approx(disk.write_bw * (1 - 0.9 / 2))
+    assert bound >= bandwidth.worst_case_disk(disk, window)
+    idle = cluster.nodes[1].disks[0]
+    assert index.disk_bound(idle, 10.0, 100.0) == idle.write_bw

@@ -18,20 +18,27 @@ first E of any node (a trial start in the future) is not covered: the static ord
 Nodes come out in three sorted streams merged into one: idle ones (c = 0) by their static
 bound, busy ones whose run covers the window by B / (c + 1), and the few busy ones whose
 run ends inside the window by their computed bound.
+
+The same bound holds for a disk alone, with its own (c, R) and W for B: worst_case uses it
+(`disk_bound`) where the link does not cap the disks, so that on a filling site the partly
+busy disks wait behind the idle ones instead of each getting an exact figure.
 """
 
 from __future__ import annotations
 
-import heapq
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator
 
+from storalloc.core.cluster import Disk
 from storalloc.strategies.bandwidth import _upper_rank
 from storalloc.strategies.base import ClusterView
 from storalloc.strategies.node_order import NodeOrder
 
 #: (key, node index, the node's disks in the view, their best write_bw), as in NodeOrder.
 Admission = tuple[float, int, list, float]
+
+#: A node's entries before its first reading.
+_NONE = (None, None, None, None)
 
 
 class BusyIndex:
@@ -47,6 +54,11 @@ class BusyIndex:
         self._long: list[tuple[float, int]] = []  # (-rank of B / (c + 1), node), c >= 1
         self._runs: list[tuple[float, int]] = []  # (R, node), c >= 1
         self._ends: list[tuple[float, int]] = []  # (E, node)
+        # a node's entry in each of _ends, _idle, _long and _runs, or None
+        self._entries: dict[int, tuple] = {}
+        # (c, R) of disks, read when first asked for after their node's last change
+        self._disks: dict[int, dict[int, tuple[int, float]]] = {}
+        self._now = 0.0
 
     def order_nodes(self) -> list[int]:
         return list(self._static)
@@ -57,39 +69,79 @@ class BusyIndex:
 
     def refresh(self, nodes: Iterable[int], now: float) -> None:
         """Read (c, R, E) of `nodes` again, at `now`."""
+        self._now = now
         for index in set(nodes):
             if index in self._static:
-                self._drop(index)
+                self._disks.pop(index, None)
                 self._read(index, now)
 
+    def disk_bound(self, disk: Disk, start: float, duration: float) -> float:
+        """A bound on the worst_case figure of `disk` alone, W * (1 - u * c / (c + 1)) from
+        the disk's own (c, R), for a window that `covers` accepts: where the link does not
+        cap the disks (a filling site), it tells the partly busy disks from the idle ones
+        without a figure for each. A disk's first end after its node's read is no earlier
+        than the node's E, so `covers` vouches for the disk too."""
+        known = self._disks.setdefault(disk.node, {})
+        state = known.get(disk.index)
+        if state is None:
+            count, run_end, _ = disk.usage.outlook(self._now)
+            state = known[disk.index] = (count, run_end)
+        count, run_end = state
+        if count == 0 or run_end <= start:
+            return disk.write_bw
+        share = min(1.0, (run_end - start) / duration) * count / (count + 1)
+        return disk.write_bw * (1.0 - share)
+
     def _read(self, index: int, now: float) -> None:
-        count, run_end, next_end = self._nodes[index].usage.outlook(now)
-        self._state[index] = (count, run_end, next_end)
-        insort(self._ends, (next_end, index))
+        # Only the entries that change move: R mostly stays, and E often does.
+        count, run_end, next_end = state = self._nodes[index].usage.outlook(now)
+        self._state[index] = state
         if count == 0:
-            insort(self._idle, (self._static[index][0], index))
-            return
-        insort(self._long, self._long_key(index, count))
-        insort(self._runs, (run_end, index))
+            fresh = ((next_end, index), (self._static[index][0], index), None, None)
+        else:
+            fresh = ((next_end, index), None, self._long_key(index, count), (run_end, index))
+        ends, idle, long, runs = self._entries.get(index, _NONE)
+        if ends != fresh[0]:
+            _move(self._ends, ends, fresh[0])
+        if idle != fresh[1]:
+            _move(self._idle, idle, fresh[1])
+        if long != fresh[2]:
+            _move(self._long, long, fresh[2])
+        if runs != fresh[3]:
+            _move(self._runs, runs, fresh[3])
+        self._entries[index] = fresh
 
     def _long_key(self, index: int, count: int) -> tuple[float, int]:
         bound = self._nodes[index].network_bw / (count + 1)
         return -_upper_rank(min(bound, self._static[index][3])), index
 
-    def _drop(self, index: int) -> None:
-        state = self._state.pop(index, None)
-        if state is None:
-            return
-        del self._ends[bisect_left(self._ends, (state[2], index))]
-        if state[0] == 0:
-            del self._idle[bisect_left(self._idle, (self._static[index][0], index))]
-            return
-        del self._long[bisect_left(self._long, self._long_key(index, state[0]))]
-        del self._runs[bisect_left(self._runs, (state[1], index))]
-
     def admissions(self, start: float, end: float) -> Iterator[Admission]:
         """Every node of the order, best bound first (ties by node index), for a window
         that `covers` accepts."""
+        # A decision mostly reads a few nodes of the long stream, so it is merged by hand
+        # with the others (heapq.merge's set-up cost more than the reading).
+        few = self._few(start, end)
+        head = next(few, None)
+        static, state = self._static, self._state
+        for key in self._long:
+            if state[key[1]][1] < end:
+                continue  # its run ends inside the window: in `few`, bounded tighter
+            while head is not None and head < key:
+                yield self._admission(*head)
+                head = next(few, None)
+            item = static[key[1]]
+            yield key[0], key[1], item[2], item[3]
+        while head is not None:
+            yield self._admission(*head)
+            head = next(few, None)
+
+    def _admission(self, key: float, index: int) -> Admission:
+        item = self._static[index]
+        return item if item[0] == key else (key, index, item[2], item[3])
+
+    def _few(self, start: float, end: float) -> Iterator[tuple[float, int]]:
+        """(key, node) of the idle nodes and of those whose run ends inside the window, in
+        order: the idle ones are most nodes of a quiet site, read where they stand."""
         duration = end - start
         short = []
         for run_end, index in self._runs[: bisect_left(self._runs, (end, -1))]:
@@ -102,11 +154,22 @@ class BusyIndex:
             bound = self._nodes[index].network_bw * (1.0 - share)
             short.append((-_upper_rank(min(bound, best_w)), index))
         short.sort()
-        state = self._state
-        covering = (key for key in self._long if state[key[1]][1] >= end)
-        for key, index in heapq.merge(self._idle, covering, short):
-            _, _, members, best_w = self._static[index]
-            yield key, index, members, best_w
+        idle, i, j = self._idle, 0, 0
+        while i < len(idle) or j < len(short):
+            if j == len(short) or (i < len(idle) and idle[i] < short[j]):
+                yield idle[i]
+                i += 1
+            else:
+                yield short[j]
+                j += 1
+
+
+def _move(items: list, old: tuple | None, new: tuple | None) -> None:
+    """Replace `old` by `new` in the sorted list `items` (None: absent)."""
+    if old is not None:
+        del items[bisect_left(items, old)]
+    if new is not None:
+        insort(items, new)
 
 
 class BusyOrder:
@@ -116,10 +179,13 @@ class BusyOrder:
     def __init__(self) -> None:
         self._index: BusyIndex | None = None
         self._seq = 0
+        #: The index when it served the last call of `admissions`, else None.
+        self.serving: BusyIndex | None = None
 
     def admissions(
         self, view: ClusterView, order: NodeOrder, start: float, end: float
     ) -> Iterable[Admission]:
+        self.serving = None
         clock = getattr(view, "clock", None)
         changes_since = getattr(view, "changes_since", None)
         if clock is None or changes_since is None:
@@ -135,4 +201,5 @@ class BusyOrder:
             index.refresh(index.order_nodes() if changed is None else changed, now)
         if start < now or not index.covers(start):
             return order
+        self.serving = index
         return index.admissions(start, end)

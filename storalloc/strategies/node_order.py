@@ -8,6 +8,7 @@ node): a node's figure is computed only once its static bound could beat or tie 
 item found so far, and its disks are tested for fit only once that figure could. On a
 quiet site the first node decides; where every node is busy during the window, every
 node's figure is needed (still no fit test or figure for the disks of nodes that lose).
+Within a node, a disk is tested for fit only if its bound can beat the best disk found.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from storalloc.strategies.base import ClusterView, Decision
 #: (-rank(static bound), node index, the node's disks in the view, their best write_bw),
 #: best first.
 NodeOrder = list[tuple[float, int, list[Disk], float]]
+
+#: A heap key after every real one.
+_LAST = (float("inf"), 0, 0)
 
 
 class OrderCache:
@@ -67,13 +71,13 @@ def lazy_best(
     """The disk `best_first` would return among the disks of `order` where `size` fits,
     with the same contract for the three figures, reading nodes lazily. `order` yields
     (-rank(upper bound of the node's figure), node index, its disks, their best W) in
-    increasing order: the static NodeOrder, or worst_case's BusyIndex."""
+    increasing order: the static NodeOrder, or worst_case's BusyIndex. A popped node is
+    searched at once (`_node_best`): its best exact figure and its deferred disks stay."""
     heap: list[tuple[float, int, int, int, Any]] = []
     admissions = iter(order)
     nxt = next(admissions, None)
     while True:
-        # Admit every node whose key comes before the best pending item: it would be
-        # popped next, so its figure is computed at once.
+        # Admit every node whose key comes before the best pending item (popped next).
         while nxt is not None and (not heap or nxt[:2] < heap[0][:2]):
             _, index, members, best_w = nxt
             nxt = next(admissions, None)
@@ -81,15 +85,59 @@ def lazy_best(
             heapq.heappush(heap, (-_upper_rank(min(value, best_w)), index, -1, 1, (members, value)))
         if not heap:
             return None
-        _, node, slot, stage, payload = heapq.heappop(heap)
+        floor, node, slot, stage, payload = heapq.heappop(heap)
         if stage == 3:
             return payload
-        if stage == 1:
-            members, value = payload
-            for disk in members:
-                if decision.fits(disk, size):
-                    upper = disk_upper(disk, value)
-                    heapq.heappush(heap, (-_upper_rank(upper), node, disk.index, 2, (disk, value)))
-        else:
+        if stage == 2:
             disk, value = payload
             heapq.heappush(heap, (-rank(disk_exact(disk, value)), node, slot, 3, disk))
+            continue
+        frontier = _frontier(heap, nxt)
+        key, disk = _node_best(node, *payload, floor, frontier, heap, decision, size,
+                               disk_upper, disk_exact)  # fmt: skip
+        if disk is not None and (key, node, disk.index) < frontier:
+            return disk  # nothing pending or to come can rank before it
+        if disk is not None:
+            heapq.heappush(heap, (key, node, disk.index, 3, disk))
+
+
+def _frontier(heap: list, nxt: tuple | None) -> tuple[float, int, int]:
+    """A key at or before everything still pending or to be admitted."""
+    frontier = heap[0][:3] if heap else _LAST
+    if nxt is not None and (nxt[0], nxt[1], -2) < frontier:
+        return nxt[0], nxt[1], -2
+    return frontier
+
+
+def _node_best(
+    node: int, members: list[Disk], value: float, floor: float, frontier: tuple[float, int, int],
+    heap: list[tuple[float, int, int, int, Any]],
+    decision: Decision, size: float, disk_upper: DiskValue, disk_exact: DiskValue,
+) -> tuple[float, Disk | None]:
+    """(-rank, disk) of the best exact figure among the fitting disks of a popped node whose
+    bound ranks before `frontier` (ties by disk index); the fitting disks ranking after it
+    are deferred to `heap`, as best_first would leave them. A disk whose bound cannot beat
+    the best figure found is not even tested for fit: on a busy node the link's share caps
+    every disk, so the first disk to reach it ends the search. `floor` is the node's key:
+    no disk of the node ranks before it."""
+    best: Disk | None = None
+    best_key = _LAST[0]
+    last_upper, last_key = float("nan"), 0.0  # NaN equals no bound
+    for disk in members:
+        upper = disk_upper(disk, value)
+        if upper != last_upper:  # the disks of a node mostly share one bound: round it once
+            last_upper, last_key = upper, -_upper_rank(upper)
+        key = last_key
+        if key > best_key or (key == best_key and best is not None and disk.index > best.index):
+            continue
+        if not decision.fits(disk, size):
+            continue
+        if (key, node, disk.index) > frontier:
+            heapq.heappush(heap, (key, node, disk.index, 2, (disk, value)))
+            continue
+        exact = -rank(disk_exact(disk, value))
+        if exact < best_key or (exact == best_key and (best is None or disk.index < best.index)):
+            best, best_key = disk, exact
+            if exact <= floor:
+                break  # the later disks could only tie it
+    return best_key, best

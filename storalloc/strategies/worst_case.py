@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 
+from storalloc.core.cluster import Disk
 from storalloc.strategies.bandwidth import (
     DIRECT_LIMIT,
+    DiskValue,
     direct_best,
     format_capacity,
     worst_case_box,
@@ -25,6 +27,11 @@ from storalloc.strategies.busy_index import BusyOrder
 from storalloc.strategies.node_order import OrderCache, lazy_best
 
 log = logging.getLogger(__name__)
+
+
+def _upper_w(disk: Disk, box: float) -> float:
+    """A disk's figure is at most its write bandwidth, and its node's box figure."""
+    return min(disk.write_bw, box)
 
 
 class WorstCase:
@@ -43,23 +50,41 @@ class WorstCase:
         nodes = view.nodes
         disks = view.up_disks()
         decision = Decision(request)
-        # The box figure is exact and bounds its disks; a disk is bounded by its W.
+        # The box figure is exact and bounds its disks; a disk is bounded by its W (or by
+        # the busy index, see _disk_upper).
         box = lambda node: worst_case_box(node, decision)  # noqa: E731
-        upper = lambda disk, box: min(disk.write_bw, box)  # noqa: E731
         exact = lambda disk, box: min(worst_case_disk(disk, decision), box)  # noqa: E731
         large = len(disks) > DIRECT_LIMIT  # large sites: read only the nodes that can win
         order = self._orders.get(view) if large else None
         for size in sorted(request.parts, reverse=True):
             if order is not None:
                 admissions = self._busy.admissions(view, order, request.start, request.end)
+                upper = self._disk_upper(decision)  # after admissions: the index it serves
                 chosen = lazy_best(admissions, nodes, decision, size, box, upper, exact)
             else:
                 fits = lambda disk: decision.fits(disk, size)  # noqa: B023, E731 (used at once)
-                chosen = direct_best(disks, nodes, fits, box, upper, exact)
+                chosen = direct_best(disks, nodes, fits, box, _upper_w, exact)
             if chosen is None:
                 return None
             decision.take(chosen, size)
         return tuple(decision.extents)
+
+    def _disk_upper(self, decision: Decision) -> DiskValue:
+        """lazy_best's bound of a disk: min(W, box), or, where the busy index serves the
+        decision, min(the index's bound for the disk, box)."""
+        index = self._busy.serving
+        if index is None:
+            return _upper_w
+        start, duration = decision.start, decision.duration
+
+        def upper(disk: Disk, box: float) -> float:
+            # A busy link caps every disk of its node: reading the disk would rarely
+            # lower the bound, and costs a reading per disk and change of the node.
+            if box <= disk.write_bw:
+                return box
+            return min(index.disk_bound(disk, start, duration), box)
+
+        return upper
 
     def figures(
         self, request: PlacementRequest, view: ClusterView
