@@ -62,17 +62,16 @@ class Actions:
             log.debug("[%05d] Refused: %s", job.id, job.reason)
         if self.on_finish is not None:
             self.on_finish(job)
-        if not job.quiet:
-            self.emit(ev.JobEnded(job))
+        self._tell(job, ev.JobEnded)
 
-    def _tell(self: Scheduler, event: ev.Event) -> None:
-        """Client-facing events; trace jobs (quiet) have no client to tell."""
-        if not event.job.quiet:  # type: ignore[union-attr]
-            self.emit(event)
+    def _tell(self: Scheduler, job: Job, kind: type, *fields: Any) -> None:
+        """A client-facing event, `kind(job, *fields)`; trace jobs (quiet) have no client to
+        tell, so theirs is not even built (a replay ends a million of them)."""
+        if not job.quiet:
+            self.emit(kind(job, *fields))
 
     def _notice(self: Scheduler, job: Job, text: str) -> None:
-        if not job.quiet:
-            self.emit(ev.JobNotice(job, text))
+        self._tell(job, ev.JobNotice, text)
 
     # --- bookings and timers -----------------------------------------------------------
 
@@ -146,8 +145,7 @@ class Actions:
 
     def _do_grant(self: Scheduler, job: Job, ctx: dict) -> None:
         job.granted_at = self.clock.now()
-        if not job.quiet:  # clients show salloc's "Granted job allocation" line
-            self.emit(ev.JobGranted(job))
+        self._tell(job, ev.JobGranted)  # the client prints salloc's "Granted job allocation"
 
     def _retell(self: Scheduler, job: Job, client: Any) -> None:
         """A client re-sent a request (it lost its connection): tell it where the job is."""
@@ -157,12 +155,12 @@ class Actions:
         if job.state in (State.PENDING, State.CONFIGURING):
             self._notice(job, f"job {job.id} queued and waiting for resources")
         elif job.state is State.ALLOCATED:
-            self._tell(ev.JobGranted(job))
+            self._tell(job, ev.JobGranted)
         else:
-            self._tell(ev.JobEnded(job))
+            self._tell(job, ev.JobEnded)
 
     def _do_warn(self: Scheduler, job: Job, ctx: dict) -> None:
-        self._tell(ev.LeaseEnding(job, job.end - self.clock.now()))
+        self._tell(job, ev.LeaseEnding, job.end - self.clock.now())
 
     # --- planning ----------------------------------------------------------------------
 
