@@ -4,9 +4,15 @@ in every outcome. The attach itself is a stand-in (real attaches are in the VM t
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import sys
 import time
 
+import pytest
+
+from storalloc.client import salloc
 from storalloc.client.attach import AttachError
 from storalloc.client.salloc import allocation_env, hold
 from storalloc.server.runner import DryRunRunner
@@ -77,3 +83,28 @@ def test_environment_lists_every_part():
     assert env["STORALLOC_DEVICES"] == "/dev/nvme1n1,/dev/nvme2n1"
     assert env["STORALLOC_END"] == "1000000000"
     assert "STORALLOC_DEVICES" not in allocation_env(two, [])
+
+
+def test_a_signal_while_the_command_starts_still_stops_it(monkeypatch):
+    """SIGTERM lands while Popen is still returning (the command already runs): the
+    client must know the command's pid and stop it, not leave it running orphaned."""
+    started: list[subprocess.Popen] = []
+    real_popen = subprocess.Popen
+
+    def popen_then_signal(*args, **kwargs):
+        proc = real_popen(*args, **kwargs)
+        started.append(proc)
+        os.kill(os.getpid(), signal.SIGTERM)  # handled before Popen returns to the caller
+        return proc
+
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(salloc.subprocess, "Popen", popen_then_signal)
+    salloc.raise_on_signals()
+    try:
+        with pytest.raises(salloc.Interrupted) as caught:
+            salloc.run_command(["sleep", "600"], {"STORALLOC_JOB_ID": "7"}, time.time() + 60)
+    finally:
+        signal.signal(signal.SIGINT, before[0])
+        signal.signal(signal.SIGTERM, before[1])
+    assert caught.value.signum == signal.SIGTERM
+    assert started[0].poll() == -signal.SIGTERM  # stopped by the client, not left running

@@ -13,7 +13,8 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from storalloc.client.attach import AttachError, disconnect
 from storalloc.client.local import attach_job, detach_job
@@ -33,14 +34,40 @@ class Interrupted(Exception):
         self.signum = signum
 
 
+class _Gate:
+    """While `held`, a signal is kept in `pending` instead of raised (see signals_held)."""
+
+    held = False
+    pending: int | None = None
+
+
 def raise_on_signals() -> None:
     """Turn SIGINT and SIGTERM into Interrupted, so the release code always runs."""
 
     def handler(signum: int, frame: object) -> None:
+        if _Gate.held:
+            _Gate.pending = signum
+            return
         raise Interrupted(signum)
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back while the block runs, then raise the one that came as
+    Interrupted. Starting the command must not be cut short: Popen forks and execs before
+    it returns, and an exception raised inside it would lose the child's pid, leaving the
+    command running with nobody to stop it."""
+    _Gate.held = True
+    try:
+        yield
+    finally:
+        _Gate.held = False
+        signum, _Gate.pending = _Gate.pending, None
+        if signum is not None:
+            raise Interrupted(signum)
 
 
 def attach_all(granted: p.Granted, hostnqn: str | None) -> list[str]:
@@ -88,7 +115,8 @@ def run_command(command: Sequence[str], env: dict[str, str], end: float) -> int:
     signal N, as shells report it). Interrupted propagates after the command stopped."""
     proc = None
     try:  # one block: a signal right after the start must still stop the command
-        proc = subprocess.Popen(list(command), env={**os.environ, **env})
+        with signals_held():
+            proc = subprocess.Popen(list(command), env={**os.environ, **env})
         code = proc.wait(timeout=max(0.0, end - time.time()))
     except OSError as exc:
         say_error(f"{command[0]}: {exc.strerror}")
