@@ -38,8 +38,11 @@ class Disk:
         return self.capacity - self.usage.peak(start, end)
 
     def fits(self, size: float, start: float, end: float) -> bool:
-        """Whether `size` GB can be booked on [start, end)."""
-        # Fast path: most disks are far from full, and peak_all() is cached.
+        """Whether `size` GB can be booked on [start, end) (from now on)."""
+        # Fast paths: most disks are far from full. What is held bounds every instant from
+        # now on, in O(1); the all-time peak is cached until the next booking.
+        if self.capacity - self.usage.held() + EPSILON >= size:
+            return True
         if self.capacity - self.usage.peak_all() + EPSILON >= size:
             return True
         return self.capacity - self.usage.peak(start, end) + EPSILON >= size
@@ -112,8 +115,8 @@ class Cluster:
         self._by_name: dict[str, int] = {}
         self._capacities: list[float] | None = None
         self._up_disks: list[Disk] | None = None  # rebuilt when a node joins or changes state
-        # capacity - all-time peak of each up disk, in up_disks() order: kept current by
-        # book/unbook so that fit tests need no call per disk (see rooms()).
+        # capacity - GB held, of each up disk, in up_disks() order: kept current by
+        # book/unbook/expire so that fit tests need no call per disk (see rooms()).
         self._rooms: list[float] | None = None
         self._slots: dict[tuple[int, int], int] = {}
         # The last CHANGE_LOG nodes whose bookings changed, by sequence number: an index
@@ -172,12 +175,13 @@ class Cluster:
         return self._up_disks
 
     def rooms(self) -> list[float]:
-        """GB free at every instant (capacity - all-time peak) of each disk of up_disks(),
-        in the same order: a part no larger fits there whatever its window. Bookings must
-        go through book/unbook, which keep it current. Do not modify the list."""
+        """GB free at every instant from now on (capacity - GB held) of each disk of
+        up_disks(), in the same order: a part no larger fits there whatever its window.
+        Bookings must go through book/unbook/expire, which keep it current. Do not modify
+        the list."""
         if self._rooms is None:
             disks = self.up_disks()
-            self._rooms = [d.capacity - d.usage.peak_all() for d in disks]
+            self._rooms = [d.capacity - d.usage.held() for d in disks]
             self._slots = {d.key: i for i, d in enumerate(disks)}
         return self._rooms
 
@@ -197,7 +201,7 @@ class Cluster:
         if self._rooms is not None:
             slot = self._slots.get(disk.key)
             if slot is not None:
-                self._rooms[slot] = disk.capacity - disk.usage.peak_all()
+                self._rooms[slot] = disk.capacity - disk.usage.held()
 
     def book(self, extents: Iterable[Extent], start: float, end: float) -> None:
         for ext in extents:
