@@ -56,7 +56,16 @@ def steady(nodes: int, live: int, before: bool, measured: int) -> dict:
             marks[count] = time.process_time()
 
     sim.replay(records, on_record)
+    _check_placed(sim)
     return {"per_request": (marks[warm + measured] - marks[warm]) / measured}
+
+
+def _check_placed(sim) -> None:
+    """A figure of failing placements would measure the failure: refuse to report it."""
+    failed = [j for j in sim.finished if j.reason_code == "strategy_failed"]
+    if failed:
+        raise RuntimeError(f"{len(failed)} placements failed, e.g. job {failed[0].id}: "
+                           f"{failed[0].reason}")
 
 
 def replay(nodes: int, requests: int, live: int, profile: bool = False) -> dict:
@@ -69,6 +78,7 @@ def replay(nodes: int, requests: int, live: int, profile: bool = False) -> dict:
         prof.runcall(sim.replay, records)
     else:
         sim.replay(records)
+    _check_placed(sim)
     result = {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu,
               "granted": len(sim.finished),
               "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # fmt: skip
