@@ -11,14 +11,11 @@ from typing import Any
 
 
 class Timer:
-    __slots__ = ("args", "callback", "cancelled", "deadline", "priority", "seq")
+    """What to call, and whether it was cancelled; when it fires is its heap entry's."""
 
-    def __init__(
-        self, deadline: float, priority: int, seq: int, callback: Callable[..., Any], args: tuple
-    ) -> None:
-        self.deadline = deadline
-        self.priority = priority
-        self.seq = seq
+    __slots__ = ("args", "callback", "cancelled")
+
+    def __init__(self, callback: Callable[..., Any], args: tuple) -> None:
         self.callback = callback
         self.args = args
         self.cancelled = False
@@ -40,9 +37,8 @@ class TimerQueue:
     def schedule(
         self, deadline: float, callback: Callable[..., Any], *args: Any, priority: int = 0
     ) -> Timer:
-        seq = next(self._seq)
-        timer = Timer(deadline, priority, seq, callback, args)
-        heapq.heappush(self._heap, (deadline, priority, seq, timer))
+        timer = Timer(callback, args)
+        heapq.heappush(self._heap, (deadline, priority, next(self._seq), timer))
         return timer
 
     def _drop_cancelled(self) -> None:
