@@ -162,7 +162,7 @@ def best_first(
     (node, disk) key.
     """
     if len(fitting) <= DIRECT_LIMIT:
-        return _direct_best(fitting, nodes, node_value, disk_upper, disk_exact)
+        return direct_best(fitting, nodes, node_value, disk_upper, disk_exact)
     heap: list[tuple[float, int, int, int, Any]] = []
     # `fitting` is in (node, disk) order: groupby keeps each node's disks together.
     for index, members in groupby(fitting, attrgetter("node")):
@@ -180,7 +180,7 @@ def best_first(
     return None
 
 
-def _direct_best(
+def direct_best(
     fitting: Sequence[Disk],
     nodes: Sequence[Node],
     node_value: NodeValue,
@@ -192,8 +192,9 @@ def _direct_best(
     sites. `fitting` is in (node, disk) order, so keeping the first maximum breaks ties
     alike; a disk whose upper bound cannot beat that maximum is not evaluated (on a busy
     node the link's share is the figure of every disk, so the first disk decides). With
-    `fits`, `fitting` may hold disks that do not fit: each is tested only once its bound
-    could win (`direct_best`)."""
+    `fits`, `fitting` may hold disks that do not fit (a small site's up disks): each is
+    tested only once its bound could win, so on a busy site the others' peak usage is
+    never read."""
     best: Disk | None = None
     best_rank = float("-inf")
     node_index, value = -1, 0.0
@@ -208,20 +209,6 @@ def _direct_best(
         if figure > best_rank:
             best, best_rank = disk, figure
     return best
-
-
-def direct_best(
-    disks: Sequence[Disk],
-    nodes: Sequence[Node],
-    fits: Callable[[Disk], bool],
-    node_value: NodeValue,
-    disk_upper: DiskValue,
-    disk_exact: DiskValue,
-) -> Disk | None:
-    """`best_first` over the disks of `disks` (a small site's up disks, in (node, disk)
-    order) that `fits` accepts, with the fit test after the bound: on a busy site the
-    first fitting disk decides and the others' peak usage is never read."""
-    return _direct_best(disks, nodes, node_value, disk_upper, disk_exact, fits)
 
 
 def bounded_max(

@@ -63,7 +63,7 @@ class WorstCase:
                 chosen = lazy_best(admissions, nodes, decision, size, box, upper, exact)
             else:
                 fits = lambda disk: decision.fits(disk, size)  # noqa: B023, E731 (used at once)
-                chosen = direct_best(disks, nodes, fits, box, _upper_w, exact)
+                chosen = direct_best(disks, nodes, box, _upper_w, exact, fits)
             if chosen is None:
                 return None
             decision.take(chosen, size)
