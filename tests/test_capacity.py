@@ -261,12 +261,14 @@ def test_block_size_below_two_is_refused() -> None:
         DiskUsage(block=1)
 
 
+@pytest.mark.parametrize("count_only", [False, True])
 @pytest.mark.parametrize("block", [2, 3, 8, 128])
-def test_expiring_leases_as_time_passes_matches_the_model(block: int) -> None:
+def test_expiring_leases_as_time_passes_matches_the_model(block: int, count_only: bool) -> None:
     """A clock moves forward; leases are booked from `now`, some released early, the others
     expired once over. Every query from `now` on must match the model of the live ones,
-    and history older than `now` must be dropped as leases expire."""
-    rng = random.Random(100 + block)
+    and history older than `now` must be dropped as leases expire. `count_only`: every
+    lease of 0 GB, as a node's aggregate is booked (Cluster.book)."""
+    rng = random.Random((200 if count_only else 100) + block)
     usage, model = DiskUsage(block=block), Model()
     now = 0.0
     for _ in range(1500):
@@ -283,15 +285,19 @@ def test_expiring_leases_as_time_passes_matches_the_model(block: int) -> None:
             usage.remove(*r)
         else:
             s = now + rng.randrange(0, 8) / 4
-            r = (s, s + rng.randrange(1, 60) / 4, rng.choice([0.1, 1 / 3, 2.0, 7.5]))
+            length = rng.randrange(1, 60) / 4
+            r = (s, s + length, 0.0 if count_only else rng.choice([0.1, 1 / 3, 2.0, 7.5]))
             usage.add(*r)
             model.res.append(r)
         a = now + rng.randrange(0, 20) / 4
         b = a + rng.randrange(1, 40) / 4
         assert usage.peak(a, b) == pytest.approx(model.peak(a, b), abs=1e-9)
         assert usage.overlap_count(a, b) == model.overlap_count(a, b)
+        assert usage.busy_time(a, b) == pytest.approx(model.busy_time(a, b), abs=1e-9)
         assert usage.load(a, b)[1] == pytest.approx(model.busy_time(a, b), abs=1e-9)
         assert usage.share_integral(a, b) == pytest.approx(model.share_integral(a, b), abs=1e-9)
+        until = usage.busy_until(a)
+        assert model.count_at(until) == 0 and model.busy_time(a, until) == until - a
         assert usage.earliest_fit(3.0, b - a, a, 10.0) == model.earliest_fit(3.0, b - a, a, 10.0)
         assert usage.used_at(now) == pytest.approx(model.used_at(now), abs=1e-9)
         assert len(usage) == len(model.res)
@@ -300,6 +306,8 @@ def test_expiring_leases_as_time_passes_matches_the_model(block: int) -> None:
         assert usage.held() >= model.peak(now, now + 100) - 1e-9
     top = max((model.used_at(s) for s, _, _ in model.res), default=0.0)
     assert usage.peak_all() >= top - 1e-9  # history may still count: only ever more
+    if count_only:
+        assert usage.peak_all() == 0.0  # no GB anywhere, not even dust
 
 
 def test_expire_refuses_a_lease_that_is_not_over() -> None:
@@ -328,39 +336,6 @@ def test_ended_leases_leave_their_starts_until_dropped_in_bulk_never_a_later_one
     assert usage.overlap_count(1.0, 30.0) == 10
     usage.remove(7.0, 20.0, 1.0)  # a later one released before it starts
     assert usage.overlap_count(1.0, 30.0) == 9 and usage.overlap_count(6.5, 7.5) == 2
-
-
-@pytest.mark.parametrize("block", [2, 3, 8, 64])
-def test_count_only_updates_as_a_node_books_them_match_the_model(block: int) -> None:
-    """A node's aggregate is booked with 0 GB (Cluster.book): its counts, busy time,
-    overlaps and share integral must still match the model, through adds, early removals
-    and expiries, and its GB must read exactly 0 everywhere."""
-    rng = random.Random(200 + block)
-    usage, model = DiskUsage(block=block), Model()
-    now = 0.0
-    for _ in range(800):
-        now += rng.randrange(0, 3) / 4
-        for r in [r for r in model.res if r[1] <= now]:
-            usage.expire(*r, now)
-            model.res.remove(r)
-        if model.res and rng.random() < 0.2:
-            r = model.res.pop(rng.randrange(len(model.res)))
-            usage.remove(*r)
-        else:
-            s = now + rng.randrange(0, 8) / 4
-            r = (s, s + rng.randrange(1, 60) / 4, 0.0)
-            usage.add(*r)
-            model.res.append(r)
-        a = now + rng.randrange(0, 20) / 4
-        b = a + rng.randrange(1, 40) / 4
-        assert usage.overlap_count(a, b) == model.overlap_count(a, b)
-        assert usage.busy_time(a, b) == pytest.approx(model.busy_time(a, b), abs=1e-9)
-        assert usage.load(a, b)[1] == pytest.approx(model.busy_time(a, b), abs=1e-9)
-        assert usage.share_integral(a, b) == pytest.approx(model.share_integral(a, b), abs=1e-9)
-        until = usage.busy_until(a)
-        assert model.count_at(until) == 0 and model.busy_time(a, until) == until - a
-        assert usage.peak(a, b) == 0.0 and usage.used_at(a) == 0.0
-    assert usage.peak_all() == 0.0
 
 
 def test_releasing_the_lease_on_the_first_kept_breakpoint_keeps_the_others() -> None:
