@@ -34,17 +34,16 @@ class Actions:
 
     def _fire(self: Scheduler, job: Job, event: Ev, **ctx: Any) -> None:
         old = job.state
-        transition = TABLE.get((old, event))  # `step` inlined: four fires per job
+        transition = _STEPS.get((old, event))
         if transition is None:
             step(old, event)  # raises IllegalTransition
-        new, actions = transition
+        new, actions, final = transition
         job.state = new
-        final = new in FINAL
         if final:
             job.reason_code = ctx.get("code", "")
             job.reason = ctx.get("reason", "")
-        for name in actions:
-            _ACTIONS[name](self, job, ctx)
+        for action in actions:
+            action(self, job, ctx)
         if final:
             self._epilogue(job)
         if self.track_changes:
@@ -199,7 +198,7 @@ class Actions:
         self._fire(job, Ev.PLANNED)
         if job.start <= self.clock.now():
             self._on_start(job)
-        else:
+        elif not job.quiet:  # dating the notice costs more than building it
             self._notice(job, f"job {job.id} estimated start at {_clock_text(job.start)}")
 
     def _wait_unplanned(self: Scheduler, job: Job) -> None:
@@ -224,5 +223,11 @@ def _clock_text(t: float) -> str:
     return datetime.fromtimestamp(t).isoformat(timespec="seconds")
 
 
-#: Each action of the lifecycle table, by name: one lookup per action when an event fires.
+#: Each action of the lifecycle table, by name.
 _ACTIONS = {name[4:]: fn for name, fn in vars(Actions).items() if name.startswith("_do_")}
+#: The lifecycle table with its actions resolved: (new state, action functions, final?).
+#: A job takes four transitions or more, so nothing is looked up by name as it fires.
+_STEPS = {
+    key: (new, tuple(_ACTIONS[name] for name in actions), new in FINAL)
+    for key, (new, actions) in TABLE.items()
+}

@@ -235,10 +235,12 @@ class Scheduler(Actions, Membership, Queries):
     def _on_start(self, job: Job) -> None:
         if job.state is not State.PENDING:
             return
-        if any(not self.cluster.nodes[e.node].up for e in job.extents):
-            self._fire(job, Ev.NODE_DOWN)
-        else:
-            self._fire(job, Ev.START)
+        nodes = self.cluster.nodes
+        for ext in job.extents:
+            if not nodes[ext.node].up:
+                self._fire(job, Ev.NODE_DOWN)
+                return
+        self._fire(job, Ev.START)
 
     def _on_end(self, job: Job) -> None:
         if job.state is State.ALLOCATED:

@@ -50,6 +50,19 @@ class TimerQueue:
         self._drop_cancelled()
         return self._heap[0][0] if self._heap else None
 
+    def pop_next(self, until: float) -> tuple[float, Timer] | None:
+        """(deadline, timer) of the earliest live timer due at or before `until`, removed
+        from the queue: one call per timer fired when virtual time jumps ahead."""
+        heap = self._heap
+        while heap:
+            deadline, _, _, timer = heap[0]
+            if deadline > until:
+                return None
+            heapq.heappop(heap)
+            if not timer.cancelled:
+                return deadline, timer
+        return None
+
     def pop_due(self, now: float) -> Timer | None:
         """The earliest live timer due at or before `now`, removed from the queue."""
         self._drop_cancelled()

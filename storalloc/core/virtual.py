@@ -9,14 +9,19 @@ from storalloc.core.timers import TimerQueue
 def advance(clock: VirtualClock, timers: TimerQueue, until: float) -> None:
     """Fire, in order, every timer due up to `until`, with the clock set to each one's
     deadline as it fires; then set the clock to `until`."""
-    while (deadline := timers.next_deadline()) is not None and deadline <= until:
-        clock.advance_to(max(deadline, clock.now()))
-        timers.run_due(clock.now())
-    clock.advance_to(max(until, clock.now()))
+    _fire_through(clock, timers, until)
+    if until > clock.now():
+        clock.advance_to(until)
 
 
 def drain(clock: VirtualClock, timers: TimerQueue) -> None:
     """Run every remaining timer (the end of a replay)."""
-    while (deadline := timers.next_deadline()) is not None:
-        clock.advance_to(max(deadline, clock.now()))
-        timers.run_due(clock.now())
+    _fire_through(clock, timers, float("inf"))
+
+
+def _fire_through(clock: VirtualClock, timers: TimerQueue, until: float) -> None:
+    while (due := timers.pop_next(until)) is not None:
+        deadline, timer = due
+        if deadline > clock.now():  # a timer set in the past fires at once, at now
+            clock.advance_to(deadline)
+        timer.callback(*timer.args)
