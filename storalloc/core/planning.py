@@ -22,13 +22,16 @@ class StrategyError(Exception):
     job, not the orchestrator."""
 
 
+_NONE: frozenset = frozenset()  # no disk excluded: most plans, shared
+
+
 class PlanView:
     """The cluster as a strategy sees it for one job: without the disks it must avoid."""
 
     def __init__(self, cluster: Cluster, excluded: Iterable[tuple[int, int]] = ()) -> None:
         self.nodes = cluster.nodes
         self._cluster = cluster
-        self._excluded = set(excluded)
+        self._excluded = set(excluded) if excluded else _NONE
 
     def up_disks(self) -> list[Disk]:
         if not self._excluded:

@@ -110,11 +110,12 @@ class Scheduler(Actions, Membership, Queries):
             self._retell(known, client)
             return known
         now = self.clock.now()
+        # Job's fields in order, passed by position: thirteen keywords cost as much as the
+        # rest of the job's construction (a replay builds a million jobs).
         job = self._enqueue(Job(
-            id=self.next_id, user=user, size=size, duration=duration, submit=now,
-            begin=now if begin is None else max(now, begin),
-            parts=(), client=client, request_id=request_id, hostnqn=hostnqn,
-            immediate=immediate, trace_id=trace_id, quiet=quiet,
+            self.next_id, user, size, duration, now,
+            now if begin is None else max(now, begin), (),
+            client, request_id, hostnqn, immediate, trace_id, quiet,
         ))  # fmt: skip
         self._notice(job, f"Pending job allocation {job.id}")
         if self._admit(job, stripes):
@@ -158,7 +159,8 @@ class Scheduler(Actions, Membership, Queries):
         self.history[job.id] = job
         if len(self.history) > self.history_size:
             _, oldest = self.history.popitem(last=False)
-            self.requests.pop((oldest.user, oldest.request_id), None)
+            if oldest.request_id:
+                self.requests.pop((oldest.user, oldest.request_id), None)
 
     def adopt(self, job: Job) -> None:
         """Take back an active job restored from a saved state."""
@@ -286,6 +288,8 @@ class Scheduler(Actions, Membership, Queries):
 
     def _replan_unplanned(self) -> None:
         """Expiry and node events change what fits: jobs with no start get another look."""
+        if not self.unplanned:  # the common case: every lease end asks
+            return
         for job_id in sorted(self.unplanned):
             job = self.unplanned.get(job_id)
             if job is not None and job.state is State.PENDING:

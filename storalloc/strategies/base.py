@@ -94,9 +94,10 @@ class Decision:
         return self.free(disk) + EPSILON >= size
 
     def take(self, disk: Disk, size: float) -> None:
-        self.extents.append(Extent(disk.node, disk.index, size))
-        self._extra[disk.key] = self._extra.get(disk.key, 0.0) + size
-        self._count[disk.key] = self._count.get(disk.key, 0) + 1
+        key = disk.key
+        self.extents.append(Extent(key[0], key[1], size))
+        self._extra[key] = self._extra.get(key, 0.0) + size
+        self._count[key] = self._count.get(key, 0) + 1
 
 
 def view_rooms(view: ClusterView) -> Sequence[float] | None:
