@@ -123,11 +123,14 @@ class StepIntegrals:
             return t
         i = bisect_right(self._t[k], t) - 1
         cs, lc = self._c[k], self._lc[k]
-        if min(cs[i:]) + lc > 0:  # busy to the end of this block: find the next idle block
+        # Counts never go below zero, so the first idle entry is the first equal to -lc:
+        # one C-level search.
+        try:
+            x = cs.index(-lc, i)
+        except ValueError:  # busy to the end of this block: find the next idle block
             bmin, lcs = self._bmin, self._lc
             k = next((j for j in range(k + 1, len(first)) if bmin[j] + lcs[j] <= 0), -1)
             if k < 0:  # cannot happen: the last segment is always empty
                 return INF
-            i, cs, lc = 0, self._c[k], self._lc[k]
-        x = next(x for x in range(i, len(cs)) if cs[x] + lc <= 0)
+            x = self._c[k].index(-lcs[k])
         return max(self._t[k][x], t)
