@@ -198,11 +198,16 @@ def direct_best(
     best: Disk | None = None
     best_rank = float("-inf")
     node_index, value = -1, 0.0
+    last_upper = last_rank = float("nan")  # disks of a node mostly share their bound
     for disk in fitting:
         if disk.node != node_index:
             node_index, value = disk.node, node_value(nodes[disk.node])
-        if best is not None and _upper_rank(disk_upper(disk, value)) <= best_rank:
-            continue
+        if best is not None:
+            upper = disk_upper(disk, value)
+            if upper != last_upper:
+                last_upper, last_rank = upper, _upper_rank(upper)
+            if last_rank <= best_rank:
+                continue
         if fits is not None and not fits(disk):
             continue
         figure = rank(disk_exact(disk, value))
