@@ -39,6 +39,13 @@ __all__ = ["Scheduler", "SchedulerError"]
 
 log = logging.getLogger(__name__)
 
+# Enum members read on every job's path, bound once: on CPython 3.11 reading a member
+# through its class costs four times a global (EnumType defines __getattr__), and a job
+# reads about ten of them.
+PENDING, CONFIGURING, ALLOCATED = State.PENDING, State.CONFIGURING, State.ALLOCATED
+SET_UP = frozenset({CONFIGURING, ALLOCATED})  # its parts are being set up, or are
+START, LAST_PART_ALLOCATED, LEASE_END = Ev.START, Ev.LAST_PART_ALLOCATED, Ev.LEASE_END
+
 
 def _ignore(_event: ev.Event) -> None:
     """The default `emit`: nobody listens (unit tests, benchmarks)."""
@@ -184,7 +191,7 @@ class Scheduler(Actions, Membership, Queries):
         """The job if (part, attempt, node) is the part's current setup, else None."""
         job = self.jobs.get(job_id)
         if (
-            job is None or job.state not in (State.CONFIGURING, State.ALLOCATED)
+            job is None or job.state not in SET_UP
             or not 0 <= part < len(job.parts) or job.extents[part].node != node
             or job.attempts[part] != attempt
         ):  # fmt: skip
@@ -203,11 +210,11 @@ class Scheduler(Actions, Membership, Queries):
             return False
         if job.exports[part] is not None:
             return job.exports[part] == export_id  # a duplicate reply
-        last = job.state is State.CONFIGURING and (
+        last = job.state is CONFIGURING and (
             len(job.parts) == 1
             or all(c is not None for i, c in enumerate(job.connections) if i != part)
         )
-        event = Ev.LAST_PART_ALLOCATED if last else Ev.PART_ALLOCATED
+        event = LAST_PART_ALLOCATED if last else Ev.PART_ALLOCATED
         self._fire(job, event, part=part, export_id=export_id, connection=connection)
         return True
 
@@ -235,25 +242,25 @@ class Scheduler(Actions, Membership, Queries):
     # --- timers ------------------------------------------------------------------------
 
     def _on_start(self, job: Job) -> None:
-        if job.state is not State.PENDING:
+        if job.state is not PENDING:
             return
         nodes = self.cluster.nodes
         for ext in job.extents:
             if not nodes[ext.node].up:
                 self._fire(job, Ev.NODE_DOWN)
                 return
-        self._fire(job, Ev.START)
+        self._fire(job, START)
 
     def _on_end(self, job: Job) -> None:
-        if job.state is State.ALLOCATED:
-            self._fire(job, Ev.LEASE_END, code="", reason="")
+        if job.state is ALLOCATED:
+            self._fire(job, LEASE_END, code="", reason="")
         elif job.state is State.CONFIGURING:
             self._fire(job, Ev.LEASE_END, code="ended_before_setup",
                        reason="the lease ended before its storage was set up")
         self._replan_unplanned()
 
     def _on_warning(self, job: Job) -> None:
-        if job.state in (State.CONFIGURING, State.ALLOCATED):
+        if job.state in SET_UP:
             self._fire(job, Ev.LEASE_WARNING)
 
     def _on_immediate(self, job: Job) -> None:
