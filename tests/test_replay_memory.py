@@ -70,3 +70,13 @@ def test_a_replay_leaves_the_collector_off_if_it_was_off() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_what_a_replay_keeps_goes_to_the_oldest_generation_without_a_walk() -> None:
+    """Else the first collections after the replay walk every job it kept, twice."""
+    sim = new_simulation(_site(), make_strategy("worst_case"))
+    sim.replay(_mixed_trace(200))
+    kept = sim.finished[-1]
+    assert any(o is kept for o in gc.get_objects(generation=2))
+    assert not any(o is kept for o in gc.get_objects(generation=0))
+    assert gc.get_freeze_count() == 0  # nothing is left out of collection for good
