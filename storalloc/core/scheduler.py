@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 # through its class costs four times a global (EnumType defines __getattr__), and a job
 # reads about ten of them.
 PENDING, CONFIGURING, ALLOCATED = State.PENDING, State.CONFIGURING, State.ALLOCATED
-SET_UP = frozenset({CONFIGURING, ALLOCATED})  # its parts are being set up, or are
+SET_UP = frozenset({CONFIGURING, ALLOCATED})  # parts being set up, or set up
 START, LAST_PART_ALLOCATED, LEASE_END = Ev.START, Ev.LAST_PART_ALLOCATED, Ev.LEASE_END
 
 
@@ -177,9 +177,9 @@ class Scheduler(Actions, Membership, Queries):
             self.requests[job.user, job.request_id] = job
         if len(job.attempts) != len(job.parts):
             job.attempts = [1 if e else 0 for e in job.exports] or [0] * len(job.parts)
-        if job.state is State.ALLOCATED and job.granted_at is None:
+        if job.state is ALLOCATED and job.granted_at is None:
             job.granted_at = job.start
-        if job.state is State.PENDING:
+        if job.state is PENDING:
             self.waiting[job.id] = job
             if job.start is None:
                 self.unplanned[job.id] = job
@@ -221,7 +221,7 @@ class Scheduler(Actions, Membership, Queries):
     def part_failed(self, job_id: int, part: int, attempt: int, node: int, reason: str) -> None:
         """A server could not export a part: retry elsewhere or later, or fail the job."""
         job = self._current_part(job_id, part, attempt, node)
-        if job is None or job.state is not State.CONFIGURING or job.exports[part] is not None:
+        if job is None or job.state is not CONFIGURING or job.exports[part] is not None:
             return
         ext = job.extents[part]
         log.warning("[%05d] node %d disk %d failed: %s", job.id, ext.node, ext.disk, reason)
@@ -237,7 +237,7 @@ class Scheduler(Actions, Membership, Queries):
         was = job.state
         self._fire(job, Ev.RELEASED, code="released", reason=f"released by {user}")
         self._capacity_freed()
-        return f"job {job_id} {'cancelled' if was is State.PENDING else 'released'}"
+        return f"job {job_id} {'cancelled' if was is PENDING else 'released'}"
 
     # --- timers ------------------------------------------------------------------------
 
@@ -254,8 +254,8 @@ class Scheduler(Actions, Membership, Queries):
     def _on_end(self, job: Job) -> None:
         if job.state is ALLOCATED:
             self._fire(job, LEASE_END, code="", reason="")
-        elif job.state is State.CONFIGURING:
-            self._fire(job, Ev.LEASE_END, code="ended_before_setup",
+        elif job.state is CONFIGURING:
+            self._fire(job, LEASE_END, code="ended_before_setup",
                        reason="the lease ended before its storage was set up")
         self._replan_unplanned()
 
@@ -264,7 +264,7 @@ class Scheduler(Actions, Membership, Queries):
             self._fire(job, Ev.LEASE_WARNING)
 
     def _on_immediate(self, job: Job) -> None:
-        if job.state is State.PENDING:
+        if job.state is PENDING:
             self._fire(job, Ev.IMMEDIATE_EXPIRED, code="immediate",
                        reason=f"not granted within {job.immediate:g} s (--immediate)")
             self._capacity_freed()
@@ -276,7 +276,7 @@ class Scheduler(Actions, Membership, Queries):
         now = self.clock.now()
         for job_id in sorted(self.waiting):
             job = self.waiting.get(job_id)
-            if job is None or job.state is not State.PENDING:
+            if job is None or job.state is not PENDING:
                 continue
             if job.start is None:
                 self._fire(job, Ev.CAPACITY_FREED)
@@ -299,5 +299,5 @@ class Scheduler(Actions, Membership, Queries):
             return
         for job_id in sorted(self.unplanned):
             job = self.unplanned.get(job_id)
-            if job is not None and job.state is State.PENDING:
+            if job is not None and job.state is PENDING:
                 self._fire(job, Ev.CAPACITY_FREED)

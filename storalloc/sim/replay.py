@@ -78,6 +78,10 @@ def replay_records(
     drain(clock, timers)
 
 
+#: The servers' default NQN prefix (config `nqn_prefix`), which simulated exports use.
+NQN_PREFIX = "nqn.2026-11.io.storalloc"
+
+
 class InstantServers:
     """The scheduler's `emit` standing in for simulated storage servers: every part asked
     for is exported at once (a connection like `SimulatedBackend`'s); nothing else needs
@@ -86,7 +90,7 @@ class InstantServers:
     def __init__(self, hostnames: dict[int, str]) -> None:
         self.scheduler: Scheduler | None = None
         # Each node's NQN prefix, built once: a replay exports a million parts.
-        self._prefixes = {i: f"nqn.2026-11.io.storalloc:{host}:" for i, host in hostnames.items()}
+        self._prefixes = {i: f"{NQN_PREFIX}:{host}:" for i, host in hostnames.items()}
 
     def __call__(self, event: ev.Event) -> None:
         if type(event) is not ev.PartRequested or self.scheduler is None:
@@ -94,7 +98,7 @@ class InstantServers:
         job, part = event.job, event.part
         node = job.extents[part].node
         export_id = f"j{job.id}-p{part}"
-        prefix = self._prefixes.get(node, "nqn.2026-11.io.storalloc:node:")
+        prefix = self._prefixes.get(node) or f"{NQN_PREFIX}:node:"
         connection = {"type": "nvme", "nqn": prefix + export_id}
         self.scheduler.part_ready(job.id, part, job.attempts[part], node, export_id, connection)
 
