@@ -10,6 +10,7 @@ rounded figures are ties, broken by (node, disk) order.
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Callable, Sequence
 from itertools import groupby
 from operator import attrgetter
@@ -25,15 +26,33 @@ FIGURE_DIGITS = 6
 #: figure's sum, and a bound must never fall below the figure it bounds. 1e-10 covers ~1e5
 #: summed segments yet stays far below the rounding unit for figures up to 1000 GBps.
 BOUND_SLACK = 1e-10
+#: A rank is a whole number of these units.
+_UNIT_SCALE = 10.0**FIGURE_DIGITS
+#: Below this many units, figure * _UNIT_SCALE is within 1e-4 unit of the exact product
+#: (a relative error of 2**-53), so its nearest whole unit can be read without round().
+_FAST_UNITS = 1e12
 #: Up to this many fitting disks, evaluating them all beats the branch-and-bound heap.
 DIRECT_LIMIT = 32
+
+_floor = math.floor
 
 NodeValue = Callable[[Node], float]
 DiskValue = Callable[[Disk, float], float]
 
 
 def rank(figure: float) -> float:
-    """The figure as compared between disks (rounded to `FIGURE_DIGITS` decimals)."""
+    """The figure as compared between disks (rounded to `FIGURE_DIGITS` decimals).
+
+    Equal to round(figure, FIGURE_DIGITS), at half its cost: round() goes through a
+    decimal string. Away from a half unit (by more than the product's error), the scaled
+    figure's nearest whole number is round()'s decimal, and dividing it by the scale is
+    correctly rounded, like round()'s conversion back: the same float. Near a half unit,
+    and for huge or non-finite figures, round() decides."""
+    scaled = figure * _UNIT_SCALE
+    if -_FAST_UNITS < scaled < _FAST_UNITS:
+        units = _floor(scaled + 0.5)
+        if -0.49 < scaled - units < 0.49:
+            return units / _UNIT_SCALE
     return round(figure, FIGURE_DIGITS)
 
 
