@@ -216,3 +216,30 @@ def test_disk_bounds_are_read_again_when_their_node_changes() -> None:
     assert bound >= bandwidth.worst_case_disk(disk, window)
     idle = cluster.nodes[1].disks[0]
     assert index.disk_bound(idle, 10.0, 100.0) == idle.write_bw
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_worst_case_figures_equal_the_general_figures(seed: int) -> None:
+    """The shortcut figures of a decision's first part are the general ones to the bit,
+    and a later part (pending parts count) gets the general ones."""
+    rng = random.Random(seed)
+    cluster = random_cluster(rng, 5, 4)
+    random_load(rng, cluster, 400)
+    checked = 0
+    for _ in range(30):
+        start = rng.randrange(0, 250) * 1.0
+        decision = Decision(PlacementRequest(1, (1.0, 1.0), start, start + rng.randrange(1, 150)))
+        box, capped = bandwidth.worst_case_figures(decision)
+        for node in cluster.nodes:
+            value = bandwidth.worst_case_box(node, decision)
+            assert box(node) == value
+            for disk in node.disks:
+                exact = min(bandwidth.worst_case_disk(disk, decision), value)
+                assert capped(disk, value) == exact
+                checked += exact < value  # some disks are below their box
+        decision.take(cluster.nodes[0].disks[0], 1.0)
+        box, capped = bandwidth.worst_case_figures(decision)
+        node, disk = cluster.nodes[0], cluster.nodes[0].disks[0]
+        assert box(node) == bandwidth.worst_case_box(node, decision)
+        assert capped(disk, 9.0) == min(bandwidth.worst_case_disk(disk, decision), 9.0)
+    assert checked > 0

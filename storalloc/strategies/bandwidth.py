@@ -99,6 +99,32 @@ def worst_case_box(node: Node, decision: Decision) -> float:
     )
 
 
+def worst_case_figures(decision: Decision) -> tuple[NodeValue, DiskValue]:
+    """worst_case's figures for the decision's next part: (the box figure of a node,
+    min(the figure of a disk, a box figure)). Before any part is chosen (the only part of
+    most requests), nothing is pending anywhere, so they read the usage directly: looking
+    up pending parts and unpacking the window cost a decision as much as the readings."""
+    start, end, duration = decision.start, decision.end, decision.duration
+    if decision.extents or not duration > 0:  # the general figures (they raise on the window)
+        return (
+            lambda node: worst_case_box(node, decision),
+            lambda disk, box: min(worst_case_disk(disk, decision), box),
+        )
+
+    def box(node: Node) -> float:
+        count, busy = node.usage.load(start, end)
+        if not count:
+            return node.network_bw
+        return shared_bandwidth(node.network_bw, duration, count, busy)
+
+    def capped(disk: Disk, box: float) -> float:
+        count, busy = disk.usage.load(start, end)
+        figure = shared_bandwidth(disk.write_bw, duration, count, busy) if count else disk.write_bw
+        return box if box < figure else figure
+
+    return box, capped
+
+
 def best_bandwidth_bound(disk: Disk, node_bound: float, decision: Decision) -> float:
     """Upper bound of `best_bandwidth_exact`: min(W·∫1/(k_d+1), B·∫1/(k_N+1))/T, where
     `node_bound` is `best_bandwidth_node_bound(node)`. Ignoring the decision's pending parts
