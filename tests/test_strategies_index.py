@@ -243,3 +243,37 @@ def test_worst_case_figures_equal_the_general_figures(seed: int) -> None:
         assert box(node) == bandwidth.worst_case_box(node, decision)
         assert capped(disk, 9.0) == min(bandwidth.worst_case_disk(disk, decision), 9.0)
     assert checked > 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_busy_index_streams_follow_its_readings(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refresh moves only the entries that changed: through a replay with leases ending,
+    queueing and later starts, every stream stays what the readings (c, R, E) of the nodes
+    give, and a window the index serves admits every node once, in (key, node) order."""
+    real = busy_index.BusyOrder.admissions
+    served = 0
+
+    def checking(self, view, order, start, end):
+        nonlocal served
+        result = real(self, view, order, start, end)
+        index = self._index
+        if index is None:
+            return result
+        static, state = index._static, index._state
+        long = [(-bandwidth._upper_rank(min(view.nodes[i].network_bw / (c + 1), static[i][3])), i)
+                for i, (c, _, _) in state.items() if c > 0]  # fmt: skip
+        assert [item[:2] for item in index._long] == sorted(long)
+        assert index._idle == sorted(static[i] for i, (c, _, _) in state.items() if c == 0)
+        assert index._runs == sorted((r, i) for i, (c, r, _) in state.items() if c > 0)
+        assert index._ends == sorted((e, i) for i, (_, _, e) in state.items())
+        assert sorted(state) == sorted(static)
+        if self.serving is index:
+            admitted = [item[:2] for item in index.admissions(start, end)]
+            assert admitted == sorted(admitted)
+            assert sorted(i for _, i in admitted) == sorted(static)
+            served += 1
+        return result
+
+    monkeypatch.setattr(busy_index.BusyOrder, "admissions", checking)
+    _replay_placements(_busy_records(random.Random(seed)), 0.0)
+    assert served > 500
