@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+import math
+import random
 from typing import Any
 
 import pytest
 
 from storalloc.core.cluster import Cluster, Disk, Extent, Node
 from storalloc.strategies.bandwidth import (
+    FIGURE_DIGITS,
     best_bandwidth_exact,
     format_capacity,
+    rank,
     worst_case_box,
     worst_case_disk,
 )
@@ -231,6 +235,23 @@ def test_empty_window_is_rejected() -> None:
 def test_format_capacity() -> None:
     assert format_capacity(8000.0) == "8000"
     assert format_capacity(7999.5) == "7999.5"
+
+
+def test_rank_is_round_to_the_figure_digits() -> None:
+    """rank() skips round()'s decimal conversion away from half units: it must still
+    return round()'s float everywhere, next to half units and past its fast range too."""
+    rng = random.Random(5)
+    unit = 10.0**-FIGURE_DIGITS
+    figures = [rng.random() * scale for scale in (1e-5, 1.0, 2.93, 12.5, 1e3, 1e7)
+               for _ in range(3000)]  # fmt: skip
+    for k in [*range(0, 3000), *(rng.randrange(10**9) for _ in range(3000))]:
+        half = (k + 0.5) * unit
+        figures += [half, math.nextafter(half, 0.0), math.nextafter(half, math.inf)]
+    figures += [0.0, 1e9, 1e200, math.inf]
+    for figure in figures:
+        assert rank(figure) == round(figure, FIGURE_DIGITS), figure
+        assert rank(-figure) == round(-figure, FIGURE_DIGITS), -figure
+    assert math.isnan(rank(math.nan))
 
 
 # -- the simple strategies -----------------------------------------------------------------

@@ -216,3 +216,67 @@ def test_disk_bounds_are_read_again_when_their_node_changes() -> None:
     assert bound >= bandwidth.worst_case_disk(disk, window)
     idle = cluster.nodes[1].disks[0]
     assert index.disk_bound(idle, 10.0, 100.0) == idle.write_bw
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_worst_case_figures_equal_the_general_figures(seed: int) -> None:
+    """The shortcut figures of a decision's first part are the general ones to the bit
+    (also for the light disks under a busy link, answered without reading their window),
+    and a later part (pending parts count) gets the general ones."""
+    rng = random.Random(seed)
+    cluster = random_cluster(rng, 5, 4)
+    random_load(rng, cluster, 400)
+    checked = light = 0
+    for _ in range(30):
+        start = rng.randrange(0, 250) * 1.0
+        decision = Decision(PlacementRequest(1, (1.0, 1.0), start, start + rng.randrange(1, 150)))
+        box, capped = bandwidth.worst_case_figures(decision)
+        for node in cluster.nodes:
+            value = bandwidth.worst_case_box(node, decision)
+            assert box(node) == value
+            for disk in node.disks:
+                exact = min(bandwidth.worst_case_disk(disk, decision), value)
+                assert capped(disk, value) == exact
+                checked += exact < value  # some disks are below their box
+                light += disk.write_bw > value * (len(disk.usage) + 1) * 1.01  # not read
+        decision.take(cluster.nodes[0].disks[0], 1.0)
+        box, capped = bandwidth.worst_case_figures(decision)
+        node, disk = cluster.nodes[0], cluster.nodes[0].disks[0]
+        assert box(node) == bandwidth.worst_case_box(node, decision)
+        assert capped(disk, 9.0) == min(bandwidth.worst_case_disk(disk, decision), 9.0)
+    assert checked > 0
+    assert light > 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_busy_index_streams_follow_its_readings(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refresh moves only the entries that changed: through a replay with leases ending,
+    queueing and later starts, every stream stays what the readings (c, R, E) of the nodes
+    give, and a window the index serves admits every node once, in (key, node) order."""
+    real = busy_index.BusyOrder.admissions
+    served = 0
+
+    def checking(self, view, order, start, end):
+        nonlocal served
+        result = real(self, view, order, start, end)
+        index = self._index
+        if index is None:
+            return result
+        static, state = index._static, index._state
+        long = [(-bandwidth._upper_rank(min(view.nodes[i].network_bw / (c + 1), static[i][3])), i)
+                for i, (c, _, _) in state.items() if c > 0]  # fmt: skip
+        assert [item[:2] for item in index._long] == sorted(long)
+        assert index._idle == sorted(static[i] for i, (c, _, _) in state.items() if c == 0)
+        assert index._runs == sorted((r, i) for i, (c, r, _) in state.items() if c > 0)
+        assert index._ends == sorted((e, i) for i, (_, _, e) in state.items())
+        assert sorted(state) == sorted(static)
+        if self.serving is index:
+            admitted = [item[:2] for item in index.admissions(start, end)]
+            assert admitted == sorted(admitted)
+            assert sorted(i for _, i in admitted) == sorted(static)
+            served += 1
+        return result
+
+    monkeypatch.setattr(busy_index.BusyOrder, "admissions", checking)
+    _replay_placements(_busy_records(random.Random(seed)), 0.0)
+    assert served > 500

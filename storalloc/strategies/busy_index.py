@@ -37,10 +37,6 @@ from storalloc.strategies.node_order import NodeOrder
 #: (key, node index, the node's disks in the view, their best write_bw), as in NodeOrder.
 Admission = tuple[float, int, list, float]
 
-#: A node's entries before its first reading.
-_NONE = (None, None, None, None)
-
-
 class BusyIndex:
     """Per node (c, R, E) read at the scheduler's now, and the sorted streams built from
     them, for one static order (one list of up disks)."""
@@ -50,12 +46,13 @@ class BusyIndex:
         self._static = {item[1]: item for item in order}
         self._nodes = view.nodes
         self._state: dict[int, tuple[int, float, float]] = {}  # c, R, E
-        self._idle: list[tuple[float, int]] = []  # (static key, node) of idle nodes
-        self._long: list[tuple[float, int]] = []  # (-rank of B / (c + 1), node), c >= 1
+        # The admission streams hold the admissions themselves, yielded as they stand.
+        self._idle: list[Admission] = []  # the static items of idle nodes
+        self._long: list[Admission] = []  # keyed by -rank of min(B / (c + 1), best W), c >= 1
         self._runs: list[tuple[float, int]] = []  # (R, node), c >= 1
         self._ends: list[tuple[float, int]] = []  # (E, node)
-        # a node's entry in each of _ends, _idle, _long and _runs, or None
-        self._entries: dict[int, tuple] = {}
+        # a node's _long entry per c: a node's c mostly moves by one, back and forth
+        self._long_items: dict[int, dict[int, Admission]] = {i: {} for i in self._static}
         # (c, R) of disks, read when first asked for after their node's last change
         self._disks: dict[int, dict[int, tuple[int, float]]] = {}
         self._now = 0.0
@@ -93,66 +90,75 @@ class BusyIndex:
         return disk.write_bw * (1.0 - share)
 
     def _read(self, index: int, now: float) -> None:
-        # Only the entries that change move: R mostly stays, and E often does.
+        # Only the entries that change move: R mostly stays, and E often does. A node has
+        # an entry in _ends once read, in _idle while c = 0, in _long and _runs while c > 0.
         count, run_end, next_end = state = self._nodes[index].usage.outlook(now)
+        old = self._state.get(index)
         self._state[index] = state
-        if count == 0:
-            fresh = ((next_end, index), (self._static[index][0], index), None, None)
+        if old is None:
+            old_count, old_run, old_end = -1, None, None
         else:
-            fresh = ((next_end, index), None, self._long_key(index, count), (run_end, index))
-        ends, idle, long, runs = self._entries.get(index, _NONE)
-        if ends != fresh[0]:
-            _move(self._ends, ends, fresh[0])
-        if idle != fresh[1]:
-            _move(self._idle, idle, fresh[1])
-        if long != fresh[2]:
-            _move(self._long, long, fresh[2])
-        if runs != fresh[3]:
-            _move(self._runs, runs, fresh[3])
-        self._entries[index] = fresh
+            old_count, old_run, old_end = old
+        if next_end != old_end:
+            _move(self._ends, None if old is None else (old_end, index), (next_end, index))
+        if count == old_count and (count == 0 or run_end == old_run):
+            return
+        if (count == 0) != (old_count == 0):
+            item = self._static[index]
+            _move(self._idle, item if old_count == 0 else None, item if count == 0 else None)
+        if count != old_count:
+            was = self._long_item(index, old_count) if old_count > 0 else None
+            _move(self._long, was, self._long_item(index, count) if count > 0 else None)
+        was = (old_run, index) if old_count > 0 else None
+        run = (run_end, index) if count > 0 else None
+        if was != run:
+            _move(self._runs, was, run)
 
-    def _long_key(self, index: int, count: int) -> tuple[float, int]:
-        bound = self._nodes[index].network_bw / (count + 1)
-        return -_upper_rank(min(bound, self._static[index][3])), index
+    def _long_item(self, index: int, count: int) -> Admission:
+        """The node's admission bounded by B / (count + 1), rounded once per count."""
+        known = self._long_items[index]
+        item = known.get(count)
+        if item is None:
+            _, _, members, best_w = self._static[index]
+            bound = self._nodes[index].network_bw / (count + 1)
+            item = known[count] = (-_upper_rank(min(bound, best_w)), index, members, best_w)
+        return item
 
     def admissions(self, start: float, end: float) -> Iterator[Admission]:
         """Every node of the order, best bound first (ties by node index), for a window
         that `covers` accepts."""
         # A decision mostly reads a few nodes of the long stream, so it is merged by hand
-        # with the others (heapq.merge's set-up cost more than the reading).
+        # with the others (heapq.merge's set-up cost more than the reading). Each node is
+        # in one stream, so comparing two admissions never reaches their disk lists.
         few = self._few(start, end)
         head = next(few, None)
-        static, state = self._static, self._state
-        for key in self._long:
-            if state[key[1]][1] < end:
+        state = self._state
+        for item in self._long:
+            if state[item[1]][1] < end:
                 continue  # its run ends inside the window: in `few`, bounded tighter
-            while head is not None and head < key:
-                yield self._admission(*head)
+            while head is not None and head < item:
+                yield head
                 head = next(few, None)
-            item = static[key[1]]
-            yield key[0], key[1], item[2], item[3]
+            yield item
         while head is not None:
-            yield self._admission(*head)
+            yield head
             head = next(few, None)
 
-    def _admission(self, key: float, index: int) -> Admission:
-        item = self._static[index]
-        return item if item[0] == key else (key, index, item[2], item[3])
-
-    def _few(self, start: float, end: float) -> Iterator[tuple[float, int]]:
-        """(key, node) of the idle nodes and of those whose run ends inside the window, in
-        order: the idle ones are most nodes of a quiet site, read where they stand."""
+    def _few(self, start: float, end: float) -> Iterator[Admission]:
+        """The admissions of the idle nodes and of those whose run ends inside the window,
+        in order: the idle ones are most nodes of a quiet site, read where they stand."""
         duration = end - start
         short = []
+        static, state, nodes = self._static, self._state, self._nodes
         for run_end, index in self._runs[: bisect_left(self._runs, (end, -1))]:
-            static_key, _, _, best_w = self._static[index]
+            item = static[index]
             if run_end <= start:  # idle by then: the static bound is all there is
-                short.append((static_key, index))
+                short.append(item)
                 continue
-            count = self._state[index][0]
+            count = state[index][0]
             share = (run_end - start) / duration * count / (count + 1)
-            bound = self._nodes[index].network_bw * (1.0 - share)
-            short.append((-_upper_rank(min(bound, best_w)), index))
+            bound = nodes[index].network_bw * (1.0 - share)
+            short.append((-_upper_rank(min(bound, item[3])), index, item[2], item[3]))
         short.sort()
         idle, i, j = self._idle, 0, 0
         while i < len(idle) or j < len(short):

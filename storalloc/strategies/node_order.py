@@ -74,31 +74,37 @@ def lazy_best(
     increasing order: the static NodeOrder, or worst_case's BusyIndex. A popped node is
     searched at once (`_node_best`): its best exact figure and its deferred disks stay."""
     heap: list[tuple[float, int, int, int, Any]] = []
+    push, pop = heapq.heappush, heapq.heappop
     admissions = iter(order)
     nxt = next(admissions, None)
     while True:
         # Admit every node whose key comes before the best pending item (popped next).
-        while nxt is not None and (not heap or nxt[:2] < heap[0][:2]):
+        while nxt is not None:
+            if heap:
+                head = heap[0]
+                if nxt[0] > head[0] or (nxt[0] == head[0] and nxt[1] >= head[1]):
+                    break
             _, index, members, best_w = nxt
             nxt = next(admissions, None)
             value = node_value(nodes[index])
-            heapq.heappush(heap, (-_upper_rank(min(value, best_w)), index, -1, 1, (members, value)))
+            top = min(value, best_w)
+            push(heap, (-_upper_rank(top), index, -1, 1, (members, value, top)))
         if not heap:
             return None
-        floor, node, slot, stage, payload = heapq.heappop(heap)
+        floor, node, slot, stage, payload = pop(heap)
         if stage == 3:
             return payload
         if stage == 2:
             disk, value = payload
-            heapq.heappush(heap, (-rank(disk_exact(disk, value)), node, slot, 3, disk))
+            push(heap, (-rank(disk_exact(disk, value)), node, slot, 3, disk))
             continue
         frontier = _frontier(heap, nxt)
         key, disk = _node_best(node, *payload, floor, frontier, heap, decision, size,
                                disk_upper, disk_exact)  # fmt: skip
-        if disk is not None and (key, node, disk.index) < frontier:
-            return disk  # nothing pending or to come can rank before it
         if disk is not None:
-            heapq.heappush(heap, (key, node, disk.index, 3, disk))
+            if (key, node, disk.index) < frontier:
+                return disk  # nothing pending or to come can rank before it
+            push(heap, (key, node, disk.index, 3, disk))
 
 
 def _frontier(heap: list, nxt: tuple | None) -> tuple[float, int, int]:
@@ -110,29 +116,32 @@ def _frontier(heap: list, nxt: tuple | None) -> tuple[float, int, int]:
 
 
 def _node_best(
-    node: int, members: list[Disk], value: float, floor: float, frontier: tuple[float, int, int],
-    heap: list[tuple[float, int, int, int, Any]],
+    node: int, members: list[Disk], value: float, top: float, floor: float,
+    frontier: tuple[float, int, int], heap: list[tuple[float, int, int, int, Any]],
     decision: Decision, size: float, disk_upper: DiskValue, disk_exact: DiskValue,
 ) -> tuple[float, Disk | None]:
     """(-rank, disk) of the best exact figure among the fitting disks of a popped node whose
     bound ranks before `frontier` (ties by disk index); the fitting disks ranking after it
     are deferred to `heap`, as best_first would leave them. A disk whose bound cannot beat
     the best figure found is not even tested for fit: on a busy node the link's share caps
-    every disk, so the first disk to reach it ends the search. `floor` is the node's key:
-    no disk of the node ranks before it."""
+    every disk, so the first disk to reach it ends the search. `floor` is the node's key,
+    -_upper_rank(top): no disk of the node ranks before it."""
     best: Disk | None = None
     best_key = _LAST[0]
-    last_upper, last_key = float("nan"), 0.0  # NaN equals no bound
+    fits = decision.fits
+    edge = frontier[0]
+    # The disks of a node mostly share one bound, often the node's own: round it once.
+    last_upper, last_key = top, floor
     for disk in members:
         upper = disk_upper(disk, value)
-        if upper != last_upper:  # the disks of a node mostly share one bound: round it once
+        if upper != last_upper:
             last_upper, last_key = upper, -_upper_rank(upper)
         key = last_key
         if key > best_key or (key == best_key and best is not None and disk.index > best.index):
             continue
-        if not decision.fits(disk, size):
+        if not fits(disk, size):
             continue
-        if (key, node, disk.index) > frontier:
+        if key >= edge and (key, node, disk.index) > frontier:
             heapq.heappush(heap, (key, node, disk.index, 2, (disk, value)))
             continue
         exact = -rank(disk_exact(disk, value))

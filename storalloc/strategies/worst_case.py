@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from storalloc.core.cluster import Disk
+from storalloc.core.cluster import Disk, Extent
 from storalloc.strategies.bandwidth import (
     DIRECT_LIMIT,
     DiskValue,
@@ -16,6 +16,7 @@ from storalloc.strategies.bandwidth import (
     format_capacity,
     worst_case_box,
     worst_case_disk,
+    worst_case_figures,
 )
 from storalloc.strategies.base import (
     ClusterView,
@@ -50,13 +51,13 @@ class WorstCase:
         nodes = view.nodes
         disks = view.up_disks()
         decision = Decision(request)
-        # The box figure is exact and bounds its disks; a disk is bounded by its W (or by
-        # the busy index, see _disk_upper).
-        box = lambda node: worst_case_box(node, decision)  # noqa: E731
-        exact = lambda disk, box: min(worst_case_disk(disk, decision), box)  # noqa: E731
         large = len(disks) > DIRECT_LIMIT  # large sites: read only the nodes that can win
         order = self._orders.get(view) if large else None
-        for size in sorted(request.parts, reverse=True):
+        parts = sorted(request.parts, reverse=True)
+        for i, size in enumerate(parts, 1):
+            # The box figure is exact and bounds its disks; a disk is bounded by its W (or
+            # by the busy index, see _disk_upper).
+            box, exact = worst_case_figures(decision)
             if order is not None:
                 admissions = self._busy.admissions(view, order, request.start, request.end)
                 upper = self._disk_upper(decision)  # after admissions: the index it serves
@@ -66,8 +67,10 @@ class WorstCase:
                 chosen = direct_best(disks, nodes, box, _upper_w, exact, fits)
             if chosen is None:
                 return None
+            if i == len(parts):  # no later part reads the decision: skip its bookkeeping
+                return (*decision.extents, Extent(chosen.node, chosen.index, size))
             decision.take(chosen, size)
-        return tuple(decision.extents)
+        return ()  # a request without parts
 
     def _disk_upper(self, decision: Decision) -> DiskValue:
         """lazy_best's bound of a disk: min(W, box), or, where the busy index serves the
