@@ -163,6 +163,8 @@ class Scheduler(Actions, Membership, Queries):
         return known
 
     def _archive(self, job: Job) -> None:
+        if not self.history_size:  # a replay keeps its ended jobs itself (on_finish)
+            return
         self.history[job.id] = job
         if len(self.history) > self.history_size:
             _, oldest = self.history.popitem(last=False)

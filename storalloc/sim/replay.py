@@ -173,7 +173,7 @@ def new_simulation(
     finished: list[Job] = []
     scheduler = Scheduler(
         Cluster(), strategy, clock, timers, outbox, block_size=block_size, admins=admins,
-        on_finish=keep_for_report(finished), track_changes=False,
+        on_finish=keep_for_report(finished), track_changes=False, history=0,
     )  # fmt: skip
     outbox.scheduler = scheduler
     for node in nodes:
