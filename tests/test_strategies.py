@@ -12,14 +12,13 @@ import pytest
 from storalloc.core.cluster import Cluster, Disk, Extent, Node
 from storalloc.strategies.bandwidth import (
     FIGURE_DIGITS,
-    best_bandwidth_exact,
     format_capacity,
     rank,
     worst_case_box,
     worst_case_disk,
 )
 from storalloc.strategies.base import Decision, PlacementRequest
-from storalloc.strategies.best_bandwidth import BestBandwidth
+from storalloc.strategies.best_bandwidth import BestBandwidth, best_bandwidth_exact
 from storalloc.strategies.best_fit import BestFit
 from storalloc.strategies.first_fit import FirstFit
 from storalloc.strategies.random_choice import RandomChoice

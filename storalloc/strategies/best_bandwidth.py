@@ -7,13 +7,8 @@ from __future__ import annotations
 
 import logging
 
-from storalloc.core.cluster import Disk
-from storalloc.strategies.bandwidth import (
-    best_bandwidth_bound,
-    best_bandwidth_exact,
-    best_bandwidth_node_bound,
-    best_first,
-)
+from storalloc.core.cluster import Disk, Node
+from storalloc.strategies.bandwidth import _window, best_first
 from storalloc.strategies.base import (
     ClusterView,
     Decision,
@@ -23,6 +18,49 @@ from storalloc.strategies.base import (
 )
 
 log = logging.getLogger(__name__)
+
+
+def best_bandwidth_bound(disk: Disk, node_bound: float, decision: Decision) -> float:
+    """Upper bound of `best_bandwidth_exact`: min(W·∫1/(k_d+1), B·∫1/(k_N+1))/T, where
+    `node_bound` is `best_bandwidth_node_bound(node)`. Ignoring the decision's pending parts
+    only loosens it."""
+    start, end, duration = _window(decision)
+    return min(disk.write_bw * disk.usage.share_integral(start, end) / duration, node_bound)
+
+
+def best_bandwidth_node_bound(node: Node, decision: Decision) -> float:
+    """B·∫1/(k_N+1)/T: what any disk of the node can get at best through the node's link."""
+    start, end, duration = _window(decision)
+    return node.network_bw * node.usage.share_integral(start, end) / duration
+
+
+def best_bandwidth_exact(disk: Disk, node: Node, decision: Decision) -> float:
+    """(1/T)·∫ min(W/(k_d(t)+1+p_d), B/(k_N(t)+1+p_N)) dt over the request's window.
+
+    Walks the disk's and the node's segments together, so every piece of the window where
+    either count changes is weighted exactly.
+    """
+    start, end, duration = _window(decision)
+    p_disk = decision.pending_parts(disk) + 1
+    p_node = decision.pending_parts_on_node(node.index) + 1
+    w, b = disk.write_bw, node.network_bw
+    disk_segs = disk.usage.segments(start, end)
+    node_segs = node.usage.segments(start, end)
+    _, disk_end, _, k_disk = next(disk_segs)
+    _, node_end, _, k_node = next(node_segs)
+    total = 0.0
+    cursor = start
+    while True:
+        stop = disk_end if disk_end < node_end else node_end
+        total += (stop - cursor) * min(w / (k_disk + p_disk), b / (k_node + p_node))
+        if stop >= end:
+            return total / duration
+        cursor = stop
+        # Both walks cover [start, end) exactly, so each ends on the same final breakpoint.
+        if disk_end == stop:
+            _, disk_end, _, k_disk = next(disk_segs)
+        if node_end == stop:
+            _, node_end, _, k_node = next(node_segs)
 
 
 class BestBandwidth:
