@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from storalloc.core import events as ev
 from storalloc.core.jobs import Job, State
-from storalloc.core.lifecycle import FINAL, TABLE, Ev, step
+from storalloc.core.lifecycle import FINAL, PLANNED, TABLE, Ev, step
 from storalloc.core.planning import StrategyError, find_slot
 from storalloc.strategies.base import Placement
 from storalloc.units import format_request
@@ -27,7 +27,6 @@ log = logging.getLogger("storalloc.core.scheduler")
 # the new one may need the very blocks the old one frees.
 EXPIRY_FIRST = -1
 Slot = tuple[float, Placement]
-PLANNED = Ev.PLANNED  # read for every job: a global is cheaper (see scheduler.py)
 
 
 class Actions:

@@ -31,6 +31,11 @@ _SHED: tuple = ()  # shared by every shed job: nothing is ever added to an ended
 _SHED_SET: frozenset = frozenset()
 
 ACTIVE = frozenset({State.PENDING, State.CONFIGURING, State.ALLOCATED})
+# The states read on every job's path, bound once: on CPython 3.11 reading an enum member
+# through its class costs four times a global (the enum metaclass defines __getattr__),
+# and the scheduler reads about ten a job (events too: storalloc.core.lifecycle).
+PENDING, CONFIGURING, ALLOCATED = State.PENDING, State.CONFIGURING, State.ALLOCATED
+SET_UP = frozenset({CONFIGURING, ALLOCATED})  # parts being set up, or set up
 NODE_DOWN = "NODE_DOWN"  # shown instead of the state when a node holding a part is down
 
 

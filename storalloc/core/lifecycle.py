@@ -56,6 +56,11 @@ class Ev(enum.StrEnum):
     RESTARTED = "orchestrator restarted"
 
 
+# The events every job goes through, bound once (see storalloc.core.jobs on enum reads).
+PLANNED, START, LAST_PART_ALLOCATED, LEASE_END = (
+    Ev.PLANNED, Ev.START, Ev.LAST_PART_ALLOCATED, Ev.LEASE_END
+)  # fmt: skip
+
 P, C, A = State.PENDING, State.CONFIGURING, State.ALLOCATED
 COMPLETED, CANCELLED, FAILED, REFUSED = (
     State.COMPLETED, State.CANCELLED, State.FAILED, State.REFUSED

@@ -26,11 +26,21 @@ from storalloc.core.actions import Actions
 from storalloc.core.admission import never_fits
 from storalloc.core.clock import Clock
 from storalloc.core.cluster import Cluster
-from storalloc.core.jobs import MAX_PARTS, Job, State, part_count, split_parts
-from storalloc.core.lifecycle import Ev
+from storalloc.core.jobs import (
+    ALLOCATED,
+    CONFIGURING,
+    MAX_PARTS,
+    PENDING,
+    SET_UP,
+    Job,
+    part_count,
+    split_parts,
+)
+from storalloc.core.lifecycle import LEASE_END, START, Ev
 from storalloc.core.membership import Membership
 from storalloc.core.planning import StrategyError
 from storalloc.core.queries import Queries, SchedulerError
+from storalloc.core.server_reports import ServerReports
 from storalloc.core.timers import TimerQueue
 from storalloc.strategies.base import Strategy
 from storalloc.units import format_request
@@ -39,19 +49,12 @@ __all__ = ["Scheduler", "SchedulerError"]
 
 log = logging.getLogger(__name__)
 
-# Enum members read on every job's path, bound once: on CPython 3.11 reading a member
-# through its class costs four times a global (EnumType defines __getattr__), and a job
-# reads about ten of them.
-PENDING, CONFIGURING, ALLOCATED = State.PENDING, State.CONFIGURING, State.ALLOCATED
-SET_UP = frozenset({CONFIGURING, ALLOCATED})  # parts being set up, or set up
-START, LAST_PART_ALLOCATED, LEASE_END = Ev.START, Ev.LAST_PART_ALLOCATED, Ev.LEASE_END
-
 
 def _ignore(_event: ev.Event) -> None:
     """The default `emit`: nobody listens (unit tests, benchmarks)."""
 
 
-class Scheduler(Actions, Membership, Queries):
+class Scheduler(Actions, Membership, Queries, ServerReports):
     def __init__(
         self,
         cluster: Cluster,
@@ -186,52 +189,6 @@ class Scheduler(Actions, Membership, Queries):
             if job.start is None:
                 self.unplanned[job.id] = job
         self._fire(job, Ev.RESTARTED, restored=True)
-
-    # --- what servers report -----------------------------------------------------------
-
-    def _current_part(self, job_id: int, part: int, attempt: int, node: int) -> Job | None:
-        """The job if (part, attempt, node) is the part's current setup, else None."""
-        job = self.jobs.get(job_id)
-        if (
-            job is None or job.state not in SET_UP
-            or not 0 <= part < len(job.parts) or job.extents[part].node != node
-            or job.attempts[part] != attempt
-        ):  # fmt: skip
-            log.warning("dropping a reply for job %s part %s attempt %s from node %s: not "
-                        "the current setup of that part", job_id, part, attempt, node)
-            return None
-        return job
-
-    def part_ready(
-        self, job_id: int, part: int, attempt: int, node: int, export_id: str, connection: dict
-    ) -> bool:
-        """A server exported a part. False when no live part wants that export (the caller
-        tells the server to delete it)."""
-        job = self._current_part(job_id, part, attempt, node)
-        if job is None:
-            return False
-        if job.exports[part] is not None:
-            return job.exports[part] == export_id  # a duplicate reply
-        last = job.state is CONFIGURING and (
-            len(job.parts) == 1
-            or all(c is not None for i, c in enumerate(job.connections) if i != part)
-        )
-        event = LAST_PART_ALLOCATED if last else Ev.PART_ALLOCATED
-        self._fire(job, event, part=part, export_id=export_id, connection=connection)
-        return True
-
-    def part_failed(self, job_id: int, part: int, attempt: int, node: int, reason: str) -> None:
-        """A server could not export a part: retry elsewhere or later, or fail the job."""
-        job = self._current_part(job_id, part, attempt, node)
-        if job is None or job.state is not CONFIGURING or job.exports[part] is not None:
-            return
-        ext = job.extents[part]
-        log.warning("[%05d] node %d disk %d failed: %s", job.id, ext.node, ext.disk, reason)
-        job.failures += 1
-        event = Ev.SETUP_EXHAUSTED if job.failures >= self.max_setup_attempts else Ev.PART_FAILED
-        self._fire(job, event, disk=(ext.node, ext.disk), code="setup_failed",
-                   reason=f"setting up the export failed: {reason}")
-        self._capacity_freed()
 
     def release(self, job_id: int, user: str) -> str:
         """End a job now (scancel): tear down its exports and free its capacity."""
