@@ -14,7 +14,7 @@ Within a node, a disk is tested for fit only if its bound can beat the best disk
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from storalloc.core.cluster import Disk, Node
@@ -78,17 +78,7 @@ def lazy_best(
     admissions = iter(order)
     nxt = next(admissions, None)
     while True:
-        # Admit every node whose key comes before the best pending item (popped next).
-        while nxt is not None:
-            if heap:
-                head = heap[0]
-                if nxt[0] > head[0] or (nxt[0] == head[0] and nxt[1] >= head[1]):
-                    break
-            _, index, members, best_w = nxt
-            nxt = next(admissions, None)
-            value = node_value(nodes[index])
-            top = min(value, best_w)
-            push(heap, (-_upper_rank(top), index, -1, 1, (members, value, top)))
+        nxt = _admit_nodes(heap, nxt, admissions, nodes, node_value)
         if not heap:
             return None
         floor, node, slot, stage, payload = pop(heap)
@@ -105,6 +95,26 @@ def lazy_best(
             if (key, node, disk.index) < frontier:
                 return disk  # nothing pending or to come can rank before it
             push(heap, (key, node, disk.index, 3, disk))
+
+
+def _admit_nodes(
+    heap: list[tuple[float, int, int, int, Any]], nxt: tuple | None,
+    admissions: Iterator[tuple[float, int, list[Disk], float]], nodes: Sequence[Node],
+    node_value: NodeValue,
+) -> tuple | None:
+    """Push every node whose key comes before the best pending item (popped next), with
+    its figure; return the first node still to come."""
+    while nxt is not None:
+        if heap:
+            head = heap[0]
+            if nxt[0] > head[0] or (nxt[0] == head[0] and nxt[1] >= head[1]):
+                break
+        _, index, members, best_w = nxt
+        nxt = next(admissions, None)
+        value = node_value(nodes[index])
+        top = min(value, best_w)
+        heapq.heappush(heap, (-_upper_rank(top), index, -1, 1, (members, value, top)))
+    return nxt
 
 
 def _frontier(heap: list, nxt: tuple | None) -> tuple[float, int, int]:
