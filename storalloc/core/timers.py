@@ -52,7 +52,7 @@ class TimerQueue:
 
     def pop_next(self, until: float) -> tuple[float, Timer] | None:
         """(deadline, timer) of the earliest live timer due at or before `until`, removed
-        from the queue: one call per timer fired when virtual time jumps ahead."""
+        from the queue (cancelled ones before it are dropped on the way)."""
         heap = self._heap
         while heap:
             deadline, _, _, timer = heap[0]
@@ -63,17 +63,11 @@ class TimerQueue:
                 return deadline, timer
         return None
 
-    def pop_due(self, now: float) -> Timer | None:
-        """The earliest live timer due at or before `now`, removed from the queue."""
-        self._drop_cancelled()
-        if self._heap and self._heap[0][0] <= now:
-            return heapq.heappop(self._heap)[3]
-        return None
-
     def run_due(self, now: float) -> int:
         """Fire every timer due at or before `now` (including ones scheduled while firing)."""
         fired = 0
-        while (timer := self.pop_due(now)) is not None:
+        while (due := self.pop_next(now)) is not None:
+            _, timer = due
             timer.callback(*timer.args)
             fired += 1
         return fired
