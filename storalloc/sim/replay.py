@@ -80,6 +80,8 @@ def replay_records(
 
 #: The servers' default NQN prefix (config `nqn_prefix`), which simulated exports use.
 NQN_PREFIX = "nqn.2026-11.io.storalloc"
+#: The prefix of a node whose hostname the simulation was not told.
+_UNNAMED_NODE = f"{NQN_PREFIX}:node:"
 
 
 class InstantServers:
@@ -98,7 +100,7 @@ class InstantServers:
         job, part = event.job, event.part
         node = job.extents[part].node
         export_id = f"j{job.id}-p{part}"
-        prefix = self._prefixes.get(node) or f"{NQN_PREFIX}:node:"
+        prefix = self._prefixes.get(node, _UNNAMED_NODE)
         connection = {"type": "nvme", "nqn": prefix + export_id}
         self.scheduler.part_ready(job.id, part, job.attempts[part], node, export_id, connection)
 

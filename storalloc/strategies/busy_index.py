@@ -37,6 +37,7 @@ from storalloc.strategies.node_order import NodeOrder
 #: (key, node index, the node's disks in the view, their best write_bw), as in NodeOrder.
 Admission = tuple[float, int, list, float]
 
+
 class BusyIndex:
     """Per node (c, R, E) read at the scheduler's now, and the sorted streams built from
     them, for one static order (one list of up disks)."""
