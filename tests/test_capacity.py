@@ -111,9 +111,9 @@ class DiskUsageMachine(RuleBasedStateMachine):
     def totals(self) -> None:
         assert len(self.usage) == len(self.model.res)
         held = sum(z for _, _, z in self.model.res)
-        assert self.usage.held() == pytest.approx(held, abs=1e-9)
+        assert self.usage.held == pytest.approx(held, abs=1e-9)
         if not self.model.res:
-            assert self.usage.held() == 0.0  # no dust once nothing is held
+            assert self.usage.held == 0.0  # no dust once nothing is held
         top = max((self.model.used_at(s) for s, _, _ in self.model.res), default=0.0)
         assert self.usage.peak_all() == pytest.approx(top, abs=1e-9)
         if not self.model.res:
@@ -302,8 +302,8 @@ def test_expiring_leases_as_time_passes_matches_the_model(block: int, count_only
         assert usage.used_at(now) == pytest.approx(model.used_at(now), abs=1e-9)
         assert len(usage) == len(model.res)
         # What is held bounds every instant from now on: fit tests rely on it.
-        assert usage.held() == pytest.approx(sum(z for _, _, z in model.res), abs=1e-9)
-        assert usage.held() >= model.peak(now, now + 100) - 1e-9
+        assert usage.held == pytest.approx(sum(z for _, _, z in model.res), abs=1e-9)
+        assert usage.held >= model.peak(now, now + 100) - 1e-9
     top = max((model.used_at(s) for s, _, _ in model.res), default=0.0)
     assert usage.peak_all() >= top - 1e-9  # history may still count: only ever more
     if count_only:

@@ -48,12 +48,12 @@ def test_rooms_follow_bookings_and_node_states() -> None:
         cluster.unbook(ext, start, end)
     cluster.set_up(2, False)
     cluster.set_drained(4, True)
-    expected = [d.capacity - d.usage.held() for d in cluster.up_disks()]
+    expected = [d.capacity - d.usage.held for d in cluster.up_disks()]
     assert cluster.rooms() == expected
     assert len(expected) == 16  # two of the six nodes closed to placements
     random_load(rng, cluster, 100)
     rooms = cluster.rooms()
-    assert rooms == [d.capacity - d.usage.held() for d in cluster.up_disks()]
+    assert rooms == [d.capacity - d.usage.held for d in cluster.up_disks()]
     # A room is never more than what the all-time peak leaves: a part that fits the room
     # fits every window.
     assert all(room <= d.capacity - d.usage.peak_all() + 1e-9

@@ -216,7 +216,11 @@ class Actions:
                          not_before, excluded)
 
     def _not_before(self: Scheduler, job: Job) -> float:
-        return max(self.clock.now(), job.begin, job.retry_at or 0.0)
+        # max(now, begin, retry_at or 0.0) by hand: CPython 3.11's max() parses keywords
+        # at every call, and every request asks this.
+        now, begin, retry = self.clock.now(), job.begin, job.retry_at or 0.0
+        t = begin if begin > now else now
+        return retry if retry > t else t
 
 
 def _clock_text(t: float) -> str:

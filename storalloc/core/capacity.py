@@ -43,20 +43,23 @@ HISTORY_SLACK = 16
 class DiskUsage(BlockSteps):
     """Used GB and number of reservations over time on one disk (or node)."""
 
-    __slots__ = ("_busy_run", "_held", "_overlaps", "_peak_cache", "_refs")
+    __slots__ = ("_busy_run", "_overlaps", "_peak_cache", "_refs", "held")
 
     def __init__(self, block: int = 64) -> None:
         super().__init__(block)
         self._refs: dict[float, int] = {}  # reservation edges sitting on each breakpoint
         self._overlaps = OverlapIndex()
         self._peak_cache: float | None = 0.0
-        self._held = 0.0  # GB of the reservations not over yet (see held())
+        # GB of every reservation not over yet: no instant from now on uses more. O(1),
+        # unlike peak_all(), and a fit test's first answer (windows are never in the past).
+        # An attribute, not a method: it is read for every disk a decision considers.
+        self.held = 0.0
         # [a, b) known to hold a reservation at every instant. An add keeps it true, a
         # remove forgets it. A busy node answers the bandwidth strategies' load() from it.
         self._busy_run = (INF, -INF)
 
     def __len__(self) -> int:
-        return len(self._overlaps)
+        return self._overlaps.live
 
     # -- updates ---------------------------------------------------------------------------
 
@@ -68,7 +71,7 @@ class DiskUsage(BlockSteps):
         self._edge(end)
         self.range_add(start, end, size, 1)
         self._overlaps.add(start, end)
-        self._held += size
+        self.held += size
         self._peak_cache = None
 
     def remove(self, start: float, end: float, size: float) -> None:
@@ -98,7 +101,7 @@ class DiskUsage(BlockSteps):
 
     def _let_go(self, size: float) -> None:
         # Exactly 0 once nothing is held: float sums must not leave dust behind.
-        self._held = self._held - size if len(self._overlaps) else 0.0
+        self.held = self.held - size if self._overlaps.live else 0.0
 
     def _drop_history(self, now: float) -> None:
         """Drop the breakpoints before the one in force at `now`: whole blocks first, then
@@ -153,11 +156,6 @@ class DiskUsage(BlockSteps):
         if self._peak_cache is None:
             self._peak_cache = super().peak_all()
         return self._peak_cache
-
-    def held(self) -> float:
-        """GB of every reservation not over yet: no instant from now on uses more. O(1),
-        unlike peak_all(), and a fit test's first answer (windows are never in the past)."""
-        return self._held
 
     def overlap_count(self, start: float, end: float) -> int:
         """Number of reservations that overlap [start, end) at all (from now on)."""

@@ -41,7 +41,7 @@ class Disk:
         """Whether `size` GB can be booked on [start, end) (from now on)."""
         # Fast paths: most disks are far from full. What is held bounds every instant from
         # now on, in O(1); the all-time peak is cached until the next booking.
-        if self.capacity - self.usage.held() + EPSILON >= size:
+        if self.capacity - self.usage.held + EPSILON >= size:
             return True
         if self.capacity - self.usage.peak_all() + EPSILON >= size:
             return True
@@ -181,7 +181,7 @@ class Cluster:
         the list."""
         if self._rooms is None:
             disks = self.up_disks()
-            self._rooms = [d.capacity - d.usage.held() for d in disks]
+            self._rooms = [d.capacity - d.usage.held for d in disks]
             self._slots = {d.key: i for i, d in enumerate(disks)}
         return self._rooms
 
@@ -201,7 +201,7 @@ class Cluster:
         if self._rooms is not None:
             slot = self._slots.get(disk.key)
             if slot is not None:
-                self._rooms[slot] = disk.capacity - disk.usage.held()
+                self._rooms[slot] = disk.capacity - disk.usage.held
 
     def book(self, extents: Iterable[Extent], start: float, end: float) -> None:
         for ext in extents:

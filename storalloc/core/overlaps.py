@@ -21,21 +21,21 @@ COMPACT_AFTER = 64
 class OverlapIndex:
     """Starts and ends of the live reservations of one disk (or node)."""
 
-    __slots__ = ("_ends", "_head", "_live", "_starts")
+    __slots__ = ("_ends", "_head", "_starts", "live")
 
     def __init__(self) -> None:
         self._starts: list[float] = []  # sorted; every live start after now is here
         self._ends: list[float] = []  # sorted; entries before _head are dead
         self._head = 0
-        self._live = 0
+        self.live = 0  # reservations not forgotten yet (an attribute: read per disk figure)
 
     def __len__(self) -> int:
-        return self._live
+        return self.live
 
     def add(self, start: float, end: float) -> None:
         insort(self._starts, start)
         insort(self._ends, end, self._head)
-        self._live += 1
+        self.live += 1
 
     def forget(self, start: float, end: float, size: float, over: bool) -> None:
         """Take a reservation out, checking its end first: a bad call leaves no trace.
@@ -51,7 +51,7 @@ class OverlapIndex:
                 self._head = 0
         else:
             del ends[i]
-        self._live -= 1
+        self.live -= 1
         starts = self._starts
         if not over:  # it may start after now: its start must go (unless dropped already)
             j = bisect_left(starts, start)
@@ -59,7 +59,7 @@ class OverlapIndex:
                 del starts[j]
         # Starts no live lease holds, fewer the live ones dropped in bulk before: never more
         # than the starts at or before now, so the smallest that many can go.
-        dead = len(starts) - self._live
+        dead = len(starts) - self.live
         if dead >= COMPACT_AFTER and 2 * dead > len(starts):
             del starts[:dead]  # the smallest: at or before now, as the dead ones are
 
@@ -67,11 +67,11 @@ class OverlapIndex:
         """Reservations that overlap [start, end) at all (start at or after now)."""
         starts = self._starts
         later = len(starts) - bisect_left(starts, end)
-        return self._live - later - (bisect_right(self._ends, start, self._head) - self._head)
+        return self.live - later - (bisect_right(self._ends, start, self._head) - self._head)
 
     def present(self, t: float) -> tuple[int, float]:
         """(reservations present at instant t, the first end after t), t at or after now."""
         starts, ends = self._starts, self._ends
         i = bisect_right(ends, t, self._head)
         later = len(starts) - bisect_right(starts, t)
-        return self._live - later - (i - self._head), ends[i] if i < len(ends) else INF
+        return self.live - later - (i - self._head), ends[i] if i < len(ends) else INF

@@ -35,18 +35,22 @@ class StepIntegrals:
         if i >= j:
             return 0.0
         ts, cs, lc = self._t[k], self._c[k], self._lc[k]
+        # Two-value min and max as conditionals: CPython 3.11's builtins parse keywords at
+        # every call, several times the cost of the comparison (doc/performance.md).
+        last, first = self._seg_end(k, j - 1), ts[i]
+        total = (end if end < last else last) - (start if start > first else first)
         if min(cs[i:j]) + lc > 0:  # busy throughout: one subtraction
-            return min(self._seg_end(k, j - 1), end) - max(ts[i], start)
+            return total
         # Busy = the whole span minus its idle entries, found by C-level index() calls:
         # a busy disk has few idle entries (its tail), a quiet one has few entries at all.
-        total = min(self._seg_end(k, j - 1), end) - max(ts[i], start)
         idle, zero, x = 0.0, -lc, i
         while True:
             try:
                 x = cs.index(zero, x, j)
             except ValueError:
                 return total - idle
-            idle += min(self._seg_end(k, x), end) - max(ts[x], start)
+            last, first = self._seg_end(k, x), ts[x]
+            idle += (end if end < last else last) - (start if start > first else first)
             x += 1
 
     def busy_time(self, start: float, end: float) -> float:
@@ -133,4 +137,5 @@ class StepIntegrals:
             if k < 0:  # cannot happen: the last segment is always empty
                 return INF
             x = self._c[k].index(-lcs[k])
-        return max(self._t[k][x], t)
+        idle = self._t[k][x]
+        return t if t > idle else idle

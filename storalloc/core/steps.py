@@ -193,8 +193,11 @@ class BlockSteps(StepIntegrals):
             return
         raised = [x + du for x in us[i:j]]
         us[i:j] = raised
-        # Only [i, j) went up: the block's highest is the old one or one of them.
-        self._bmax[k] = max(self._bmax[k], max(raised))
+        # Only [i, j) went up: the block's highest is the old one or one of them. (Two
+        # values compared by hand: CPython 3.11's max() parses keywords at every call.)
+        top = max(raised)
+        if top > self._bmax[k]:
+            self._bmax[k] = top
         self._bmin[k] = min(cs)
         self._shp[k] = None
 
@@ -211,7 +214,8 @@ class BlockSteps(StepIntegrals):
         ka = bisect_right(first, start) - 1
         if ka < 0:
             return 0, 0, kb, ib
-        return ka, max(bisect_right(self._t[ka], start) - 1, 0), kb, ib
+        ia = bisect_right(self._t[ka], start) - 1
+        return ka, ia if ia > 0 else 0, kb, ib
 
     def used_at(self, t: float) -> float:
         """GB used at instant t (exactly 0 where nothing is present)."""

@@ -93,6 +93,21 @@ class Decision:
             return disk.fits(size, self.start, self.end)
         return self.free(disk) + EPSILON >= size
 
+    def fit_test(self, size: float) -> Callable[[Disk], bool]:
+        """`fits(disk, size)` as a test of one argument, for the disks one part considers.
+        Before any part is chosen (most requests have one), it reads the held GB first, in
+        one call where `fits` takes three (Disk.fits's own first test; most disks pass)."""
+        if self._extra:
+            return lambda disk: self.fits(disk, size)
+        start, end = self.start, self.end
+
+        def fits(disk: Disk) -> bool:
+            return disk.capacity - disk.usage.held + EPSILON >= size or disk.fits(
+                size, start, end
+            )
+
+        return fits
+
     def take(self, disk: Disk, size: float) -> None:
         key = disk.key
         self.extents.append(Extent(key[0], key[1], size))

@@ -87,7 +87,8 @@ class BusyIndex:
         count, run_end = state
         if count == 0 or run_end <= start:
             return disk.write_bw
-        share = min(1.0, (run_end - start) / duration) * count / (count + 1)
+        covered = (run_end - start) / duration
+        share = (covered if covered < 1.0 else 1.0) * count / (count + 1)
         return disk.write_bw * (1.0 - share)
 
     def _read(self, index: int, now: float) -> None:
@@ -159,7 +160,9 @@ class BusyIndex:
             count = state[index][0]
             share = (run_end - start) / duration * count / (count + 1)
             bound = nodes[index].network_bw * (1.0 - share)
-            short.append((-_upper_rank(min(bound, item[3])), index, item[2], item[3]))
+            best_w = item[3]  # min by hand: CPython 3.11's min() parses keywords per call
+            top = best_w if best_w < bound else bound
+            short.append((-_upper_rank(top), index, item[2], best_w))
         short.sort()
         idle, i, j = self._idle, 0, 0
         while i < len(idle) or j < len(short):

@@ -14,7 +14,7 @@ Within a node, a disk is tested for fit only if its bound can beat the best disk
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from storalloc.core.cluster import Disk, Node
@@ -75,6 +75,7 @@ def lazy_best(
     searched at once (`_node_best`): its best exact figure and its deferred disks stay."""
     heap: list[tuple[float, int, int, int, Any]] = []
     push, pop = heapq.heappush, heapq.heappop
+    fits = decision.fit_test(size)
     admissions = iter(order)
     nxt = next(admissions, None)
     while True:
@@ -89,8 +90,8 @@ def lazy_best(
             push(heap, (-rank(disk_exact(disk, value)), node, slot, 3, disk))
             continue
         frontier = _frontier(heap, nxt)
-        key, disk = _node_best(node, *payload, floor, frontier, heap, decision, size,
-                               disk_upper, disk_exact)  # fmt: skip
+        key, disk = _node_best(node, *payload, floor, frontier, heap, fits, disk_upper,
+                               disk_exact)  # fmt: skip
         if disk is not None:
             if (key, node, disk.index) < frontier:
                 return disk  # nothing pending or to come can rank before it
@@ -112,7 +113,7 @@ def _admit_nodes(
         _, index, members, best_w = nxt
         nxt = next(admissions, None)
         value = node_value(nodes[index])
-        top = min(value, best_w)
+        top = best_w if best_w < value else value  # min(value, best_w), without its call
         heapq.heappush(heap, (-_upper_rank(top), index, -1, 1, (members, value, top)))
     return nxt
 
@@ -128,7 +129,7 @@ def _frontier(heap: list, nxt: tuple | None) -> tuple[float, int, int]:
 def _node_best(
     node: int, members: list[Disk], value: float, top: float, floor: float,
     frontier: tuple[float, int, int], heap: list[tuple[float, int, int, int, Any]],
-    decision: Decision, size: float, disk_upper: DiskValue, disk_exact: DiskValue,
+    fits: Callable[[Disk], bool], disk_upper: DiskValue, disk_exact: DiskValue,
 ) -> tuple[float, Disk | None]:
     """(-rank, disk) of the best exact figure among the fitting disks of a popped node whose
     bound ranks before `frontier` (ties by disk index); the fitting disks ranking after it
@@ -138,7 +139,6 @@ def _node_best(
     -_upper_rank(top): no disk of the node ranks before it."""
     best: Disk | None = None
     best_key = _LAST[0]
-    fits = decision.fits
     edge = frontier[0]
     # The disks of a node mostly share one bound, often the node's own: round it once.
     last_upper, last_key = top, floor
@@ -149,7 +149,7 @@ def _node_best(
         key = last_key
         if key > best_key or (key == best_key and best is not None and disk.index > best.index):
             continue
-        if not fits(disk, size):
+        if not fits(disk):
             continue
         if key >= edge and (key, node, disk.index) > frontier:
             heapq.heappush(heap, (key, node, disk.index, 2, (disk, value)))

@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 def _upper_w(disk: Disk, box: float) -> float:
     """A disk's figure is at most its write bandwidth, and its node's box figure."""
-    return min(disk.write_bw, box)
+    w = disk.write_bw
+    return box if box < w else w  # min(w, box), without the builtin's keyword parsing
 
 
 class WorstCase:
@@ -63,8 +64,7 @@ class WorstCase:
                 upper = self._disk_upper(decision)  # after admissions: the index it serves
                 chosen = lazy_best(admissions, nodes, decision, size, box, upper, exact)
             else:
-                fits = lambda disk: decision.fits(disk, size)  # noqa: B023, E731 (used at once)
-                chosen = direct_best(disks, nodes, box, _upper_w, exact, fits)
+                chosen = direct_best(disks, nodes, box, _upper_w, exact, decision.fit_test(size))
             if chosen is None:
                 return None
             if i == len(parts):  # no later part reads the decision: skip its bookkeeping
@@ -85,7 +85,8 @@ class WorstCase:
             # lower the bound, and costs a reading per disk and change of the node.
             if box <= disk.write_bw:
                 return box
-            return min(index.disk_bound(disk, start, duration), box)
+            bound = index.disk_bound(disk, start, duration)
+            return box if box < bound else bound
 
         return upper
 
