@@ -11,7 +11,6 @@ rounded figures are ties, broken by (node, disk) order.
 from __future__ import annotations
 
 import heapq
-import math
 from collections.abc import Callable, Sequence
 from itertools import groupby
 from operator import attrgetter
@@ -37,7 +36,10 @@ _SURELY_ABOVE = 1.0 + 1e-12
 #: Up to this many fitting disks, evaluating them all beats the branch-and-bound heap.
 DIRECT_LIMIT = 32
 
-_floor = math.floor
+#: 1.5 * 2**52: a float below 2**51 in magnitude plus this lands where floats are whole
+#: numbers, so adding then subtracting it rounds to the nearest one without leaving floats
+#: (math.floor is a call, and its int result costs a conversion at each later operation).
+_ROUNDER = 6755399441055744.0
 
 NodeValue = Callable[[Node], float]
 DiskValue = Callable[[Disk, float], float]
@@ -53,7 +55,7 @@ def rank(figure: float) -> float:
     and for huge or non-finite figures, round() decides."""
     scaled = figure * _UNIT_SCALE
     if -_FAST_UNITS < scaled < _FAST_UNITS:
-        units = _floor(scaled + 0.5)
+        units = (scaled + _ROUNDER) - _ROUNDER  # its nearest whole number, still a float
         if -0.49 < scaled - units < 0.49:
             return units / _UNIT_SCALE
     return round(figure, FIGURE_DIGITS)
