@@ -16,9 +16,11 @@ from storalloc.core.cluster import Disk, Extent, Node
 Placement = tuple[Extent, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PlacementRequest:
-    """Place every part (GB each) on [start, end). All parts or none."""
+    """Place every part (GB each) on [start, end). All parts or none. Strategies read it
+    and must not change it (it is not frozen: a frozen dataclass costs three times as much
+    to build on CPython 3.11, and a replay builds one per request)."""
 
     job_id: int
     parts: tuple[float, ...]
