@@ -39,19 +39,20 @@ class StepIntegrals:
         # every call, several times the cost of the comparison (doc/performance.md).
         last, first = self._seg_end(k, j - 1), ts[i]
         total = (end if end < last else last) - (start if start > first else first)
-        if min(cs[i:j]) + lc > 0:  # busy throughout: one subtraction
+        counts = cs[i:j]
+        if min(counts) + lc > 0:  # busy throughout: one subtraction
             return total
         # Busy = the whole span minus its idle entries, found by C-level index() calls:
         # a busy disk has few idle entries (its tail), a quiet one has few entries at all.
+        # As many calls as idle entries: a miss would raise, and formatting its error
+        # costs more than counting them.
         idle, zero, x = 0.0, -lc, i
-        while True:
-            try:
-                x = cs.index(zero, x, j)
-            except ValueError:
-                return total - idle
+        for _ in range(counts.count(zero)):
+            x = cs.index(zero, x, j)
             last, first = self._seg_end(k, x), ts[x]
             idle += (end if end < last else last) - (start if start > first else first)
             x += 1
+        return total - idle
 
     def busy_time(self, start: float, end: float) -> float:
         """Seconds of [start, end) during which the count is above zero."""
@@ -127,12 +128,17 @@ class StepIntegrals:
             return t
         i = bisect_right(self._t[k], t) - 1
         cs, lc = self._c[k], self._lc[k]
+        bmin, lcs = self._bmin, self._lc
         # Counts never go below zero, so the first idle entry is the first equal to -lc:
-        # one C-level search.
-        try:
-            x = cs.index(-lc, i)
-        except ValueError:  # busy to the end of this block: find the next idle block
-            bmin, lcs = self._bmin, self._lc
+        # one C-level search, where the block has one (a miss raises, and formatting its
+        # error costs more than the search; busy nodes are busy past most blocks).
+        x = -1
+        if bmin[k] + lc <= 0:
+            try:
+                x = cs.index(-lc, i)
+            except ValueError:
+                x = -1  # its idle entries are all before t
+        if x < 0:  # busy to the end of this block: find the next idle block
             k = next((j for j in range(k + 1, len(first)) if bmin[j] + lcs[j] <= 0), -1)
             if k < 0:  # cannot happen: the last segment is always empty
                 return INF
