@@ -231,6 +231,26 @@ def test_empty_window_is_rejected() -> None:
             strategy.place(request(1.0, start=10.0, end=10.0), cluster)
 
 
+def test_fit_test_answers_as_fits_does() -> None:
+    """Decision.fit_test reads the held GB itself before the full test: on disks held
+    below, at and past the point where that first test decides, and with a part already
+    chosen on one of them, it must answer as `fits` does."""
+    cluster = make_cluster((10.0, [(10.0, 1.0)] * 4))
+    book(cluster, 0, 1, 0.0, 50.0, 6.0)  # held 6: only the full window test tells
+    book(cluster, 0, 2, 200.0, 300.0, 9.0)  # held 9, but not during the window
+    book(cluster, 0, 3, 0.0, 100.0, 10.0)  # full during the window
+    for parts in [(1.0,), (4.0,), (4.0 + 1e-10,), (5.0,), (9.5,), (10.0,)]:
+        for chosen_first in (False, True):
+            decision = Decision(request(*parts))
+            if chosen_first:
+                decision.take(cluster.nodes[0].disks[0], 3.0)
+            test = decision.fit_test(parts[0])
+            for disk in cluster.up_disks():
+                assert test(disk) == decision.fits(disk, parts[0]), (parts, disk.key)
+    assert not Decision(request(5.0)).fit_test(5.0)(cluster.nodes[0].disks[3])
+    assert Decision(request(9.5)).fit_test(9.5)(cluster.nodes[0].disks[2])
+
+
 def test_format_capacity() -> None:
     assert format_capacity(8000.0) == "8000"
     assert format_capacity(7999.5) == "7999.5"
