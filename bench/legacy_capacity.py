@@ -35,6 +35,9 @@ EPSILON = 1e-9
 class DiskUsage:
     """Used GB and number of reservations over time on one disk."""
 
+    #: There was no count of the GB held before issue 11: infinity sends a fit test on to
+    #: peak_all(), as it went then.
+    held = float("inf")
     __slots__ = (
         "_busy", "_conc", "_ends", "_peak_cache", "_refs", "_share", "_starts", "_times",
         "_used", "_walks",
@@ -161,11 +164,6 @@ class DiskUsage:
         """Highest usage at any instant of [start, end)."""
         i, j = self._window(start, end)
         return max(self._used[i:j], default=0.0)
-
-    def held(self) -> float:
-        """There was no count of the GB held before issue 11: infinity sends a fit test on
-        to peak_all(), as it went then."""
-        return float("inf")
 
     def peak_all(self) -> float:
         """Highest usage at any instant; cached, for the 'fits anywhere' fast path."""
