@@ -160,7 +160,7 @@ def test_lazy_best_picks_the_best_figure_whatever_the_bounds(seed: int) -> None:
         own = {d.key: rng.choice([v for v in levels if v <= d.write_bw]) for d in disks}
         order = []
         for key, index, members, best_w in node_order.node_order(nodes, disks):
-            tight = -bandwidth._upper_rank(min(box[index], best_w))
+            tight = -bandwidth.upper_rank(min(box[index], best_w))
             order.append((rng.choice([key, tight, (key + tight) / 2]), index, members, best_w))
         order.sort(key=lambda item: item[:2])
         chosen = node_order.lazy_best(
@@ -187,7 +187,7 @@ def test_disk_bounds_of_the_busy_index_never_fall_below_the_figure(
         nonlocal checked
         bound = real(self, disk, start, duration)
         window = Decision(PlacementRequest(0, (1.0,), start, start + duration))
-        assert bandwidth._upper_rank(bound) >= bandwidth.rank(
+        assert bandwidth.upper_rank(bound) >= bandwidth.rank(
             bandwidth.worst_case_disk(disk, window))
         checked += 1
         return bound
@@ -263,7 +263,7 @@ def test_busy_index_streams_follow_its_readings(seed: int, monkeypatch: pytest.M
         if index is None:
             return result
         static, state = index._static, index._state
-        long = [(-bandwidth._upper_rank(min(view.nodes[i].network_bw / (c + 1), static[i][3])), i)
+        long = [(-bandwidth.upper_rank(min(view.nodes[i].network_bw / (c + 1), static[i][3])), i)
                 for i, (c, _, _) in state.items() if c > 0]  # fmt: skip
         assert [item[:2] for item in index._long] == sorted(long)
         assert index._idle == sorted(static[i] for i, (c, _, _) in state.items() if c == 0)

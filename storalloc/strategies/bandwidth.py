@@ -66,7 +66,8 @@ def format_capacity(capacity: float) -> str:
     return str(int(capacity)) if float(capacity).is_integer() else str(capacity)
 
 
-def _window(decision: Decision) -> tuple[float, float, float]:
+def decision_window(decision: Decision) -> tuple[float, float, float]:
+    """(start, end, duration) of the decision's window; ValueError when it is empty."""
     duration = decision.duration
     if not duration > 0:
         r = decision.request
@@ -83,7 +84,7 @@ def shared_bandwidth(bandwidth: float, duration: float, count: int, busy: float)
 def _worst_case(bandwidth: float, usage: DiskUsage, pending: int, decision: Decision) -> float:
     duration = decision.duration
     if not duration > 0:
-        _window(decision)  # raises the error
+        decision_window(decision)  # raises the error
     count, busy = usage.load(decision.start, decision.end)
     if pending:  # parts of this decision sit there for the whole window
         count, busy = count + pending, duration
@@ -145,10 +146,10 @@ def _refine(
     if stage == 0:
         value = node_value(nodes[node])
         top = min(value, max(d.write_bw for d in payload))
-        return [(-_upper_rank(top), node, -1, 1, (payload, value))]
+        return [(-upper_rank(top), node, -1, 1, (payload, value))]
     if stage == 1:
         disks, value = payload
-        return [(-_upper_rank(disk_upper(d, value)), node, d.index, 2, (d, value))
+        return [(-upper_rank(disk_upper(d, value)), node, d.index, 2, (d, value))
                 for d in disks]  # fmt: skip
     disk, value = payload
     return [(-rank(disk_exact(disk, value)), node, slot, 3, disk)]
@@ -181,7 +182,7 @@ def best_first(
     for index, members in groupby(fitting, attrgetter("node")):
         disks = list(members)
         top = min(nodes[index].network_bw, max(d.write_bw for d in disks))
-        heap.append((-_upper_rank(top), index, -1, 0, disks))
+        heap.append((-upper_rank(top), index, -1, 0, disks))
     heapq.heapify(heap)
     while heap:
         _, node, slot, stage, payload = heapq.heappop(heap)
@@ -218,7 +219,7 @@ def direct_best(
         if best is not None:
             upper = disk_upper(disk, value)
             if upper != last_upper:
-                last_upper, last_rank = upper, _upper_rank(upper)
+                last_upper, last_rank = upper, upper_rank(upper)
             if last_rank <= best_rank:
                 continue
         if fits is not None and not fits(disk):
@@ -251,7 +252,7 @@ def bounded_max(
         if best >= 0:
             if bounds[i] != last_bound:  # equal bounds are common: round each value once
                 last_bound = bounds[i]
-                last_rank = _upper_rank(last_bound, slack)
+                last_rank = upper_rank(last_bound, slack)
             if last_rank < best_rank:
                 break  # the bounds only decrease from here
             if last_rank == best_rank and i > best:
@@ -262,5 +263,7 @@ def bounded_max(
     return fitting[best] if best >= 0 else None
 
 
-def _upper_rank(bound: float, slack: float = BOUND_SLACK) -> float:
+def upper_rank(bound: float, slack: float = BOUND_SLACK) -> float:
+    """The rank of an upper bound, raised by `slack` first: never below the rank of the
+    figure it bounds, whatever rounding either went through."""
     return rank(bound + abs(bound) * slack)

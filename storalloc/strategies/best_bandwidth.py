@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from storalloc.core.cluster import Disk, Node
-from storalloc.strategies.bandwidth import _window, best_first
+from storalloc.strategies.bandwidth import best_first, decision_window
 from storalloc.strategies.base import (
     ClusterView,
     Decision,
@@ -24,13 +24,13 @@ def best_bandwidth_bound(disk: Disk, node_bound: float, decision: Decision) -> f
     """Upper bound of `best_bandwidth_exact`: min(W·∫1/(k_d+1), B·∫1/(k_N+1))/T, where
     `node_bound` is `best_bandwidth_node_bound(node)`. Ignoring the decision's pending parts
     only loosens it."""
-    start, end, duration = _window(decision)
+    start, end, duration = decision_window(decision)
     return min(disk.write_bw * disk.usage.share_integral(start, end) / duration, node_bound)
 
 
 def best_bandwidth_node_bound(node: Node, decision: Decision) -> float:
     """B·∫1/(k_N+1)/T: what any disk of the node can get at best through the node's link."""
-    start, end, duration = _window(decision)
+    start, end, duration = decision_window(decision)
     return node.network_bw * node.usage.share_integral(start, end) / duration
 
 
@@ -40,7 +40,7 @@ def best_bandwidth_exact(disk: Disk, node: Node, decision: Decision) -> float:
     Walks the disk's and the node's segments together, so every piece of the window where
     either count changes is weighted exactly.
     """
-    start, end, duration = _window(decision)
+    start, end, duration = decision_window(decision)
     p_disk = decision.pending_parts(disk) + 1
     p_node = decision.pending_parts_on_node(node.index) + 1
     w, b = disk.write_bw, node.network_bw

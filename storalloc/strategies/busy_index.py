@@ -30,7 +30,7 @@ from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator
 
 from storalloc.core.cluster import Disk
-from storalloc.strategies.bandwidth import _upper_rank
+from storalloc.strategies.bandwidth import upper_rank
 from storalloc.strategies.base import ClusterView
 from storalloc.strategies.node_order import NodeOrder
 
@@ -123,7 +123,7 @@ class BusyIndex:
         if item is None:
             _, _, members, best_w = self._static[index]
             bound = self._nodes[index].network_bw / (count + 1)
-            item = known[count] = (-_upper_rank(min(bound, best_w)), index, members, best_w)
+            item = known[count] = (-upper_rank(min(bound, best_w)), index, members, best_w)
         return item
 
     def admissions(self, start: float, end: float) -> Iterator[Admission]:
@@ -162,7 +162,7 @@ class BusyIndex:
             bound = nodes[index].network_bw * (1.0 - share)
             best_w = item[3]  # min by hand: CPython 3.11's min() parses keywords per call
             top = best_w if best_w < bound else bound
-            short.append((-_upper_rank(top), index, item[2], best_w))
+            short.append((-upper_rank(top), index, item[2], best_w))
         short.sort()
         idle, i, j = self._idle, 0, 0
         while i < len(idle) or j < len(short):

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from storalloc.core.cluster import Disk, Node
-from storalloc.strategies.bandwidth import DiskValue, NodeValue, _upper_rank, rank
+from storalloc.strategies.bandwidth import DiskValue, NodeValue, rank, upper_rank
 from storalloc.strategies.base import ClusterView, Decision
 
 #: (-rank(static bound), node index, the node's disks in the view, their best write_bw),
@@ -54,7 +54,7 @@ def node_order(nodes: Sequence[Node], disks: Sequence[Disk]) -> NodeOrder:
     order = []
     for i, members in groups.items():
         best_w = max(d.write_bw for d in members)
-        order.append((-_upper_rank(min(nodes[i].network_bw, best_w)), i, members, best_w))
+        order.append((-upper_rank(min(nodes[i].network_bw, best_w)), i, members, best_w))
     order.sort(key=lambda item: item[:2])
     return order
 
@@ -114,7 +114,7 @@ def _admit_nodes(
         nxt = next(admissions, None)
         value = node_value(nodes[index])
         top = best_w if best_w < value else value  # min(value, best_w), without its call
-        heapq.heappush(heap, (-_upper_rank(top), index, -1, 1, (members, value, top)))
+        heapq.heappush(heap, (-upper_rank(top), index, -1, 1, (members, value, top)))
     return nxt
 
 
@@ -136,7 +136,7 @@ def _node_best(
     are deferred to `heap`, as best_first would leave them. A disk whose bound cannot beat
     the best figure found is not even tested for fit: on a busy node the link's share caps
     every disk, so the first disk to reach it ends the search. `floor` is the node's key,
-    -_upper_rank(top): no disk of the node ranks before it."""
+    -upper_rank(top): no disk of the node ranks before it."""
     best: Disk | None = None
     best_key = _LAST[0]
     edge = frontier[0]
@@ -145,7 +145,7 @@ def _node_best(
     for disk in members:
         upper = disk_upper(disk, value)
         if upper != last_upper:
-            last_upper, last_key = upper, -_upper_rank(upper)
+            last_upper, last_key = upper, -upper_rank(upper)
         key = last_key
         if key > best_key or (key == best_key and best is not None and disk.index > best.index):
             continue
