@@ -67,6 +67,37 @@ def target_rows(data: dict) -> list[str]:
     return rows
 
 
+def floor_section(targets: dict) -> list[str]:
+    """What the missed targets would take: the same runs with a part of the work made free."""
+    rows = ["## What the missed targets would take", "",
+            "The same runs with part of the work made free, in the same sitting "
+            "(`bench/scale_tasks.py swf_floor`, `bench/bench_wire.py`). A free booking leaves "
+            "its structure empty, so the reads on it answer at once too: a floor for any "
+            "implementation of those structures, compiled ones included, with the rest of the "
+            "code as it is. Unsynced commits are measured only, never offered: a power cut "
+            "could lose a grant.", ""]  # fmt: skip
+    before = len(rows)
+    swf = targets.get("swf")
+    if swf and "swf_free_all" in targets:
+        rows += ["| SWF-shaped trace (CPU s, limit 10 s) | figure |", "|---|---:|",
+                 f"| as it is | {swf['cpu']:.1f} s |",
+                 f"| the node's count bookings free | {targets['swf_free_node']['cpu']:.1f} s |",
+                 f"| every disk and node booking free | {targets['swf_free_all']['cpu']:.1f} s |",
+                 ""]  # fmt: skip
+    wire = targets.get("wire", {})
+    if "grant_unsynced" in wire:
+        relay = wire["relay"]
+        rows += ["| live grants | throughput / relay (limit >= 50%) | p50 / relay (limit 2x) |",
+                 "|---|---:|---:|"]  # fmt: skip
+        for label, key in (("commits synced (as shipped)", "grant"),
+                           ("commits unsynced (a floor, not offered)", "grant_unsynced")):
+            g = wire[key]
+            rows.append(f"| {label} | {g['per_s'] / relay['per_s']:.1%} | "
+                        f"{g['p50_ms'] / relay['p50_ms']:.1f}x |")
+        rows.append("")
+    return rows if len(rows) > before else []
+
+
 def curve_rows(curves: dict) -> list[str]:
     if not curves:
         return []
@@ -107,7 +138,12 @@ def plot(curves: dict, path: Path) -> bool:
 def write(data: dict, out: Path) -> None:
     meta = data["meta"]
     png = out.with_name("performance-curve.png")
-    drew = plot(data["curves"], png) if data["curves"] else False
+    if not data["curves"]:
+        picture = "(no curves: skipped in this run)"
+    elif plot(data["curves"], png):
+        picture = f"![seconds per request]({png.name})"
+    else:
+        picture = "(no PNG: matplotlib missing)"
     host = f"{platform.python_implementation()} {platform.python_version()}, "
     host += f"{os.cpu_count()} CPU(s)"
     lines = [
@@ -133,9 +169,10 @@ def write(data: dict, out: Path) -> None:
         "",
         *curve_rows(data["curves"]),
         "",
-        f"![seconds per request]({png.name})" if drew else "(no PNG: matplotlib missing)",
+        picture,
         "",
     ]
+    lines += floor_section(data["targets"])
     if NOTES.exists():
         lines += [NOTES.read_text().rstrip(), ""]
     lines += ["## Profiles (top functions by own time)", ""]

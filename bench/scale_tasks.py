@@ -71,7 +71,10 @@ def _check_placed(sim) -> None:
 def replay(nodes: int, requests: int, live: int, profile: bool = False) -> dict:
     """Wall and CPU seconds of a whole replay, with this process's peak RSS."""
     records = trace(requests, live) if live else trace_year(requests)
-    sim = _simulation(nodes, False)
+    return _timed(_simulation(nodes, False), records, profile)
+
+
+def _timed(sim, records, profile: bool = False) -> dict:
     prof = cProfile.Profile() if profile else None
     wall, cpu = time.perf_counter(), time.process_time()
     if prof:
@@ -98,6 +101,36 @@ def swf(profile: bool = False) -> dict:
     """The SWF-archive-shaped trace (188,041 jobs, ~3,359 alive) on ault14."""
     del profile
     return replay(1, SWF_JOBS, SWF_LIVE)
+
+
+def swf_floor(free: str) -> dict:
+    """The SWF shape with capacity bookings made free: on the node's count only
+    (free="node") or on every disk and node too (free="all"). Not a correct replay: what is
+    free stays empty, so the reads on it answer at once. It is a floor on what any
+    implementation of those structures, compiled ones included, could reach with the rest
+    of the code as it is."""
+    from storalloc.core.capacity import DiskUsage
+
+    class FreeUsage(DiskUsage):
+        __slots__ = ()
+
+        def add(self, start: float, end: float, size: float) -> None:
+            pass
+
+        def remove(self, start: float, end: float, size: float) -> None:
+            pass
+
+        def expire(self, start: float, end: float, size: float, now: float) -> None:
+            pass
+
+    if free not in ("node", "all"):
+        raise ValueError(f"free: expected 'node' or 'all', got {free!r}")
+    site = ault14_site(1)
+    for node in site:
+        node.usage = FreeUsage()
+        for disk in node.disks if free == "all" else ():
+            disk.usage = FreeUsage()
+    return _timed(new_simulation(site, make_strategy("worst_case")), trace(SWF_JOBS, SWF_LIVE))
 
 
 def placement(reservations: int, count: int, strategy: str) -> dict:
@@ -130,8 +163,8 @@ def profile_steady(nodes: int, live: int, before: bool, measured: int) -> dict:
     return {"profile": top_functions(prof)}
 
 
-TASKS = {"steady": steady, "replay": replay, "swf": swf, "placement": placement,
-         "profile_steady": profile_steady}  # fmt: skip
+TASKS = {"steady": steady, "replay": replay, "swf": swf, "swf_floor": swf_floor,
+         "placement": placement, "profile_steady": profile_steady}  # fmt: skip
 
 if __name__ == "__main__":
     print(json.dumps(TASKS[sys.argv[1]](**json.loads(sys.argv[2]))))
