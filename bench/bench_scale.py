@@ -23,14 +23,29 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import perf_doc  # noqa: E402
 
+from storalloc import accel  # noqa: E402
+
 LIVES = (100, 1000, 3000, 10000)
 SITES = {8: 1, 1000: 125}  # disks -> ault14 nodes
 
 
-def task(name: str, **args: object) -> dict:
+def task(name: str, compiled: bool = True, **args: object) -> dict:
+    """One measurement in a child process; compiled=False runs it from the Python sources
+    even where the compiled core is built (storalloc/accel.py)."""
     argv = [sys.executable, str(ROOT / "bench" / "scale_tasks.py"), name, json.dumps(args)]
-    out = subprocess.run(argv, check=True, capture_output=True, text=True)
+    env = None if compiled else {**os.environ, accel.SWITCH: "0"}
+    out = subprocess.run(argv, check=True, capture_output=True, text=True, env=env)
     return json.loads(out.stdout.splitlines()[-1])
+
+
+def both(figures: dict, key: str, label: str, name: str, **args: object) -> None:
+    """figures[key] as shipped, and figures[key + "_py"] from the Python sources when the
+    compiled core is in use (otherwise the two are the same run)."""
+    with step(label):
+        figures[key] = task(name, **args)
+    if accel.active():
+        with step(f"{label}, from the Python sources"):
+            figures[f"{key}_py"] = task(name, compiled=False, **args)
 
 
 def step(label: str):
@@ -74,19 +89,17 @@ def targets(quick: bool, skip: set[str]) -> dict:
     figures: dict[str, object] = {}
     if "replay" not in skip:
         for disks, nodes in SITES.items():
-            with step(f"80,000 requests, 10,000 live, {disks} disks"):
-                figures[f"80k_{disks}"] = task("replay", nodes=nodes, requests=80_000 // scale,
-                                               live=10_000)  # fmt: skip
+            both(figures, f"80k_{disks}", f"80,000 requests, 10,000 live, {disks} disks",
+                 "replay", nodes=nodes, requests=80_000 // scale, live=10_000)
     if "million" not in skip:
-        with step("1,000,000 requests (synthetic year's shape), 8 disks"):
-            figures["million"] = task("replay", nodes=1, requests=1_000_000 // scale, live=0)
+        both(figures, "million", "1,000,000 requests (synthetic year's shape), 8 disks",
+             "replay", nodes=1, requests=1_000_000 // scale, live=0)
     if "swf" not in skip:
-        with step("SWF-shaped trace: 188,041 jobs, 3,359 live, 8 disks"):
-            figures["swf"] = task("swf")
-    if "floors" not in skip:
+        both(figures, "swf", "SWF-shaped trace: 188,041 jobs, 3,359 live, 8 disks", "swf")
+    if "floors" not in skip:  # what made the compiled core necessary: the sources' floors
         for free in ("node", "all"):
-            with step(f"SWF-shaped trace, {free} capacity bookings free (a floor)"):
-                figures[f"swf_free_{free}"] = task("swf_floor", free=free)
+            with step(f"SWF-shaped trace, {free} capacity bookings free (a floor), sources"):
+                figures[f"swf_free_{free}"] = task("swf_floor", compiled=False, free=free)
     if "placement" not in skip:
         with step("worst_case decisions, 1,000 disks x 100k reservations"):
             figures["placement"] = task("placement", reservations=100_000 // scale,
@@ -126,8 +139,9 @@ def profiles(quick: bool) -> dict:
                                      ("8 disks, 3,000 live, after", 1, 3000, False),
                                      ("1,000 disks, 1,000 live, after", 125, 1000, False)):
         with step(f"profile: {key}"):
-            out[key] = task("profile_steady", nodes=nodes, live=live, before=before,
-                            measured=measured)["profile"]  # fmt: skip
+            # From the Python sources: cProfile does not see into compiled functions.
+            out[key] = task("profile_steady", compiled=False, nodes=nodes, live=live,
+                            before=before, measured=measured)["profile"]  # fmt: skip
     return out
 
 
@@ -150,7 +164,8 @@ def main() -> None:
             "targets": targets(args.quick, skip),
             "profiles": {} if "profiles" in skip else profiles(args.quick)}  # fmt: skip
     data["meta"] = {"quick": args.quick, "load": load, "seconds": time.perf_counter() - began,
-                    "command": " ".join(["bench/bench_scale.py", *sys.argv[1:]])}  # fmt: skip
+                    "command": " ".join(["bench/bench_scale.py", *sys.argv[1:]]),
+                    "compiled": accel.status()}  # fmt: skip
     out = Path(args.out)
     (out.parent / "performance.json").write_text(json.dumps(data, indent=1))
     perf_doc.write(data, out)

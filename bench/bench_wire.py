@@ -27,6 +27,7 @@ import zmq
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from storalloc import accel  # noqa: E402
 from storalloc.wire import protocol as p  # noqa: E402
 
 CONFIG = ROOT / "config"
@@ -113,9 +114,9 @@ def _figures(lat: list[float], rate: float) -> dict:
             "per_s": rate}  # fmt: skip
 
 
-def _script(*args: str, out: int | None = None) -> subprocess.Popen:
+def _script(*args: str, out: int | None = None, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=out,
-                            stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+                            stderr=subprocess.DEVNULL, text=True, env=env)  # fmt: skip
 
 
 def _endpoints(out) -> dict[str, str]:
@@ -148,10 +149,12 @@ def _grants(count: int, profile: Path | None, state: str, synced: bool) -> dict:
     else:
         prefix = ["-m", "cProfile", "-o", str(profile)] if profile else []
     # A fresh state directory: no jobs restored from an earlier run, no run sharing a database.
+    # A profile is taken from the Python sources: cProfile does not see compiled functions.
+    env = {**os.environ, accel.SWITCH: "0"} if profile else None
     orch = _script(*prefix, "orchestrator.py", "-c", str(CONFIG / "orchestrator" / "config.yml"),
                    "--client-endpoint", "tcp://127.0.0.1:*", "--server-endpoint",
                    "tcp://127.0.0.1:*", "--state-dir", state, "--print-endpoints",
-                   out=subprocess.PIPE)  # fmt: skip
+                   out=subprocess.PIPE, env=env)  # fmt: skip
     server = None
     ctx = zmq.Context()
     sock = ctx.socket(zmq.DEALER)
