@@ -67,7 +67,7 @@ def test_a_build_is_used_only_while_it_matches_the_sources(fake_build, monkeypat
     fake_build.write_text("{truncated")
     accel.active.cache_clear()
     assert not accel.active()
-    _check(fake_build, current)
+    assert _check(fake_build, current)[0]  # current again: now only the switch is off
     monkeypatch.setenv(accel.SWITCH, "0")
     accel.active.cache_clear()
     assert not accel.active() and "off" in accel.status()
