@@ -27,7 +27,6 @@ from storalloc import accel  # noqa: E402
 
 LIVES = (100, 1000, 3000, 10000)
 SITES = {8: 1, 1000: 125}  # disks -> ault14 nodes
-FROM_SOURCES = "after, from the sources"
 
 
 def task(name: str, compiled: bool = True, **args: object) -> dict:
@@ -69,7 +68,7 @@ def curves(quick: bool) -> dict:
     2,000 of them took 0.1 s, short enough for the host's noise to move the ratio of the
     10,000-live cost to it by 0.1x from one run to the next. With the compiled core in use,
     'after' is measured from the Python sources too."""
-    labels = ["before", "after"] + ([FROM_SOURCES] if accel.active() else [])
+    labels = ["before", "after"] + ([perf_doc.FROM_SOURCES] if accel.active() else [])
     result: dict[str, dict[str, float]] = {}
     for disks, nodes in SITES.items():
         for label in labels:
@@ -80,7 +79,7 @@ def curves(quick: bool) -> dict:
                 if quick:
                     measured //= 4
                 with step(f"{key}: {live} live"):
-                    runs = [task("steady", compiled=label != FROM_SOURCES, nodes=nodes,
+                    runs = [task("steady", compiled=label != perf_doc.FROM_SOURCES, nodes=nodes,
                                  live=live, before=label == "before",
                                  measured=measured)["per_request"]
                             for _ in range(1 if quick or label == "before" else 2)]  # fmt: skip
