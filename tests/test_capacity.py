@@ -211,15 +211,14 @@ class SmallBlockMachine(DiskUsageMachine):
 
     @invariant()
     def blocks_are_consistent(self) -> None:
-        u = self.usage
-        flat = [t for block in u._t for t in block]
+        blocks = self.usage.layout()
+        flat = [t for times, *_ in blocks for t in times]
         assert flat == sorted(set(flat))  # strictly increasing across blocks
-        assert u._first == [block[0] for block in u._t]
-        assert all(0 < len(block) <= 4 for block in u._t)
-        for k in range(len(u._t)):
-            assert u._bmax[k] == max(u._u[k])
-            assert u._bmin[k] == min(u._c[k])
-            assert u._bmin[k] + u._lc[k] >= 0
+        assert all(0 < len(times) <= 4 for times, *_ in blocks)
+        for _times, used, counts, _lu, lc, bmax, bmin in blocks:
+            assert bmax == max(used)
+            assert bmin == min(counts)
+            assert bmin + lc >= 0
 
 
 TestSmallBlocksMatchModel = SmallBlockMachine.TestCase
@@ -278,7 +277,8 @@ def test_expiring_leases_as_time_passes_matches_the_model(block: int, count_only
             usage.expire(*r, now)
             model.res.remove(r)
         if over:  # history dropped with the last expiry
-            assert len(usage._first) < 2 or usage._first[1] > now
+            blocks = usage.layout()
+            assert len(blocks) < 2 or blocks[1][0][0] > now
         roll = rng.random()
         if model.res and roll < 0.2:  # an early release: its start may be pruned already
             r = model.res.pop(rng.randrange(len(model.res)))
@@ -331,7 +331,7 @@ def test_ended_leases_leave_their_starts_until_dropped_in_bulk_never_a_later_one
     for i in range(64):
         usage.expire(i / 64, 1.0, 1.0, now=1.0)
     assert len(usage) == 10
-    assert usage._overlaps._starts == [5.0 + i for i in range(10)]  # dropped in bulk
+    assert usage._overlaps.kept_starts() == [5.0 + i for i in range(10)]  # dropped in bulk
     assert usage.overlap_count(1.0, 5.5) == 1
     assert usage.overlap_count(1.0, 30.0) == 10
     usage.remove(7.0, 20.0, 1.0)  # a later one released before it starts
@@ -349,7 +349,7 @@ def test_releasing_the_lease_on_the_first_kept_breakpoint_keeps_the_others() -> 
     usage.add(50, 150, 3.0)  # B
     for r in short:
         usage.expire(*r, 60)
-    assert usage._first[0] == 50  # B's start is the first breakpoint kept
+    assert usage.first_time() == 50  # B's start is the first breakpoint kept
     usage.remove(50, 150, 3.0)
     assert usage.used_at(60) == 5.0
     assert usage.peak(60, 100) == 5.0

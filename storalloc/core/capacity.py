@@ -26,7 +26,6 @@ whose O(log n) Python steps cost more at these sizes.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Iterator
 
 from storalloc.core.overlaps import OverlapIndex
@@ -81,7 +80,7 @@ class DiskUsage(BlockSteps):
         refs = self._refs
         if end in refs:  # some of it lies ahead of the history `expire` dropped
             pruned = start not in refs  # then it covers everything from the first breakpoint
-            self.range_add(self._first[0] if pruned else start, end, -size, -1)
+            self.range_add(self.first_time() if pruned else start, end, -size, -1)
             self._busy_run = (INF, -INF)
             self._unedge(end)
             if not pruned:
@@ -104,27 +103,11 @@ class DiskUsage(BlockSteps):
         self.held = self.held - size if self._overlaps.live else 0.0
 
     def _drop_history(self, now: float) -> None:
-        """Drop the breakpoints before the one in force at `now`: whole blocks first, then
-        the head of the first block once it holds HISTORY_SLACK of them (every update and
-        query of that block scans them otherwise)."""
-        first, refs = self._first, self._refs
-        dropped = False
-        while len(first) > 1 and first[1] <= now:
-            for t in self._t[0]:
-                del refs[t]
-            self._drop_block(0)
-            dropped = True
-        if first:
-            ts = self._t[0]
-            i = bisect_right(ts, now) - 1
-            if i >= HISTORY_SLACK:
-                for t in ts[:i]:
-                    del refs[t]
-                del ts[:i], self._u[0][:i], self._c[0][:i]
-                first[0] = ts[0]
-                self._refresh(0)
-                dropped = True
+        dropped = self.drop_before(now, HISTORY_SLACK)
         if dropped:
+            refs = self._refs
+            for t in dropped:
+                del refs[t]
             self._peak_cache = None
 
     def _edge(self, t: float) -> None:
@@ -143,7 +126,7 @@ class DiskUsage(BlockSteps):
         the first breakpoint reads as empty), and a release of the lease that started on
         it must not make the others vanish."""
         refs = self._refs[t] - 1
-        if refs or (t == self._first[0] and self._c[0][0] + self._lc[0] > 0):
+        if refs or self.holds_first(t):
             self._refs[t] = refs
         else:
             del self._refs[t]
@@ -213,7 +196,7 @@ class DiskUsage(BlockSteps):
 
     def reservations_end(self) -> float | None:
         """Latest breakpoint (end of the last reservation), or None when empty."""
-        return self._t[-1][-1] if self._t else None
+        return self.last_time()
 
     def segments(self, start: float, end: float) -> Iterator[tuple[float, float, float, int]]:
         """(seg_start, seg_end, used, count) pieces of [start, end), in time order."""

@@ -75,3 +75,7 @@ class OverlapIndex:
         i = bisect_right(ends, t, self._head)
         later = len(starts) - bisect_right(starts, t)
         return self.live - later - (i - self._head), ends[i] if i < len(ends) else INF
+
+    def kept_starts(self) -> list[float]:
+        """The starts kept, in order (live ones, and ended ones not dropped yet)."""
+        return list(self._starts)

@@ -17,16 +17,14 @@ breakpoints (doc/performance.md has the measurements).
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator
-from operator import add
 
-from storalloc.core.step_integrals import INF, StepIntegrals
+from storalloc.core.step_queries import StepQueries
 
 #: Cleared to zero after a partial removal: float dust must not count as usage.
 DUST = 1e-9
 
 
-class BlockSteps(StepIntegrals):
+class BlockSteps(StepQueries):
     """Used GB and counts over time, updated by range adds between existing breakpoints."""
 
     __slots__ = (
@@ -201,98 +199,22 @@ class BlockSteps(StepIntegrals):
         self._bmin[k] = min(cs)
         self._shp[k] = None
 
-    # -- queries ---------------------------------------------------------------------------
-
-    def _span(self, start: float, end: float) -> tuple[int, int, int, int] | None:
-        """(ka, ia, kb, ib): the segments that meet [start, end) run from entry ia of block
-        ka to entry ib - 1 of block kb; None when no breakpoint lies before `end`."""
+    def drop_before(self, now: float, slack: int) -> list[float]:
+        """Drop the breakpoints before the one in force at `now` (instants before `now` are
+        never asked again): whole blocks first, then the head of the first block once it
+        holds `slack` of them (every update and query of that block scans them otherwise).
+        Returns the times dropped."""
         first = self._first
-        kb = bisect_left(first, end) - 1
-        if kb < 0:
-            return None
-        ib = bisect_left(self._t[kb], end)
-        ka = bisect_right(first, start) - 1
-        if ka < 0:
-            return 0, 0, kb, ib
-        ia = bisect_right(self._t[ka], start) - 1
-        return ka, ia if ia > 0 else 0, kb, ib
-
-    def used_at(self, t: float) -> float:
-        """GB used at instant t (exactly 0 where nothing is present)."""
-        k = bisect_right(self._first, t) - 1
-        if k < 0:
-            return 0.0
-        i = bisect_right(self._t[k], t) - 1
-        if self._c[k][i] + self._lc[k] <= 0:
-            return 0.0
-        return self._u[k][i] + self._lu[k]
-
-    def peak(self, start: float, end: float) -> float:
-        """Highest usage at any instant of [start, end)."""
-        span = self._span(start, end)
-        if span is None:
-            return 0.0
-        ka, ia, kb, ib = span
-        us = self._u
-        if ka == kb:
-            return max(max(us[ka][ia:ib], default=-INF) + self._lu[ka], 0.0)
-        top = max(us[ka][ia:]) + self._lu[ka]
-        if kb > ka + 1:
-            top = max(top, max(map(add, self._bmax[ka + 1 : kb], self._lu[ka + 1 : kb])))
-        if ib:
-            top = max(top, max(us[kb][:ib]) + self._lu[kb])
-        return max(top, 0.0)
-
-    def _seg_end(self, k: int, i: int) -> float:
-        ts = self._t[k]
-        if i + 1 < len(ts):
-            return ts[i + 1]
-        return self._first[k + 1] if k + 1 < len(self._first) else INF
-
-    def last_above(self, start: float, end: float, limit: float) -> float | None:
-        """End of the last segment meeting [start, end) whose used value is above `limit`
-        while something is present, or None when there is none."""
-        span = self._span(start, end)
-        if span is None:
-            return None
-        ka, ia, kb, ib = span
-        for k in range(kb, ka - 1, -1):
-            lo = ia if k == ka else 0
-            hi = ib if k == kb else len(self._t[k])
-            if lo >= hi:
-                continue
-            us, lu = self._u[k], self._lu[k]
-            if k not in (ka, kb):
-                if self._bmax[k] + lu <= limit:
-                    continue
-            elif max(us[lo:hi]) + lu <= limit:
-                continue
-            cs, lc = self._c[k], self._lc[k]
-            for x in range(hi - 1, lo - 1, -1):
-                if us[x] + lu > limit and cs[x] + lc > 0:
-                    return self._seg_end(k, x)
-        return None
-
-    def peak_all(self) -> float:
-        """Highest usage at any instant."""
-        return max(max(map(add, self._bmax, self._lu), default=0.0), 0.0)
-
-    def iter_times(self, t: float) -> Iterator[float]:
-        """Breakpoints at or after t, in time order."""
-        k = max(bisect_right(self._first, t) - 1, 0)
-        for block in self._t[k:]:
-            yield from block[bisect_left(block, t) :] if block[0] < t else block
-
-    def iter_segments(self, start: float, end: float) -> Iterator[tuple[float, float, float, int]]:
-        """(from, to, used, count) of every segment meeting [start, end), unclipped."""
-        span = self._span(start, end)
-        if span is None:
-            return
-        ka, ia, kb, ib = span
-        for k in range(ka, kb + 1):
-            lo = ia if k == ka else 0
-            hi = ib if k == kb else len(self._t[k])
-            ts, us, cs, lu, lc = self._t[k], self._u[k], self._c[k], self._lu[k], self._lc[k]
-            for x in range(lo, hi):
-                count = cs[x] + lc
-                yield ts[x], self._seg_end(k, x), (us[x] + lu if count > 0 else 0.0), count
+        dropped: list[float] = []
+        while len(first) > 1 and first[1] <= now:
+            dropped += self._t[0]
+            self._drop_block(0)
+        if first:
+            ts = self._t[0]
+            i = bisect_right(ts, now) - 1
+            if i >= slack:
+                dropped += ts[:i]
+                del ts[:i], self._u[0][:i], self._c[0][:i]
+                first[0] = ts[0]
+                self._refresh(0)
+        return dropped
