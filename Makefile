@@ -19,7 +19,7 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 # Without Cython or a C compiler it is skipped, and everything runs from the sources.
 ACCEL := storalloc/_compiled/manifest.json
 ACCEL_SOURCES := storalloc/accel.py storalloc/sim/replay.py \
-	$(wildcard storalloc/core/*.py storalloc/strategies/*.py)
+	$(wildcard storalloc/core/*.py storalloc/core/*.pyx storalloc/core/*.pxi storalloc/strategies/*.py)
 # The tests that exercise the compiled modules most, run again from the Python sources.
 CORE_TESTS := tests/test_capacity.py tests/test_strategies.py tests/test_strategies_index.py \
 	tests/test_strategy_properties.py tests/test_scheduler.py tests/test_lifecycle_machine.py \

@@ -186,8 +186,9 @@ def write(data: dict, out: Path) -> None:
         "once 95 % of the live leases are alive (the next 8,000 requests, 300 for *before*); "
         "*before* is the capacity structure as it was (`bench/legacy_capacity.py`) read by "
         "worst_case in its static node order, *after* the block structure of "
-        "`storalloc/core/steps.py` (integrals in `step_integrals.py`) and worst_case's busy "
-        "index (`strategies/busy_index.py`), on the compiled core when it is in use and "
+        "`storalloc/core/steps.py` (reads in `step_queries.py`) and worst_case's busy "
+        "index (`strategies/busy_index.py`), on the compiled core when it is in use (with "
+        "the structures' typed twins, `typed_steps.pyx` and `typed_overlaps.pyx`) and "
         "again *from the sources*.",
         "",
         *curve_rows(data["curves"]),

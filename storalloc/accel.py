@@ -41,15 +41,21 @@ def sources() -> dict[str, Path]:
     for package, names in MODULES.items():
         folder = PACKAGE / package
         paths = ([folder / f"{n}.py" for n in names] if names is not None
-                 else sorted(p for p in folder.glob("*.py") if p.name != "__init__.py"))
+                 else sorted(p for p in [*folder.glob("*.py"), *folder.glob("*.pyx")]
+                             if p.name != "__init__.py"))
         for path in paths:
             found[f"storalloc.{package}.{path.stem}"] = path
     return found
 
 
 def _digests() -> dict[str, str]:
+    """sha256 of every source, and of the files the typed ones include."""
+    files = dict(sources())
+    for package in MODULES:
+        for path in (PACKAGE / package).glob("*.pxi"):
+            files[f"storalloc/{package}/{path.name}"] = path
     return {name: hashlib.sha256(path.read_bytes()).hexdigest()
-            for name, path in sources().items()}  # fmt: skip
+            for name, path in files.items()}  # fmt: skip
 
 
 @functools.cache
@@ -93,7 +99,7 @@ def build(jobs: int = os.cpu_count() or 1) -> None:
 
     digests = _digests()  # before compiling: a source edited meanwhile fails the check
     began = time.monotonic()
-    print(f"compiling {len(digests)} modules with Cython ({jobs} jobs) ...", flush=True)
+    print(f"compiling {len(sources())} modules with Cython ({jobs} jobs) ...", flush=True)
     with tempfile.TemporaryDirectory(prefix="storalloc-accel-") as tmp:
         work = Path(tmp)
         exts = [Extension(name, [str(path)]) for name, path in sources().items()]

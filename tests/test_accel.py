@@ -13,19 +13,10 @@ from pathlib import Path
 import pytest
 
 from storalloc import accel
+from tests.compiled import need_build
 from tests.procs import ROOT
 
 COMPILED_OFF = os.environ.get(accel.SWITCH) == "0"
-
-
-def _need_build(what: str) -> None:
-    """Skip without a current build, except where CI requires one (.ci/run sets
-    STORALLOC_REQUIRE_COMPILED=1 once a compiler is in): there it fails."""
-    if accel.active():
-        return
-    if os.environ.get("STORALLOC_REQUIRE_COMPILED") == "1":
-        pytest.fail(f"{accel.status()}, and this run requires the compiled core")
-    pytest.skip(f"{accel.status()}: {what}")
 
 
 @pytest.fixture
@@ -51,7 +42,7 @@ def test_a_build_is_used_only_while_it_matches_the_sources(fake_build, monkeypat
     assert not accel.active() and "not built" in accel.status()
     current = {"python": sys.implementation.cache_tag, "sources": accel._digests()}
     active, text = _check(fake_build, current)
-    assert active and text == f"compiled core: in use ({len(current['sources'])} modules)"
+    assert active and text == f"compiled core: in use ({len(accel.sources())} modules)"
     assert accel.package_path("storalloc.core") == [str(fake_build.parent / "core")]
     one_changed = json.loads(json.dumps(current))
     name = next(iter(one_changed["sources"]))
@@ -76,20 +67,31 @@ def test_a_build_is_used_only_while_it_matches_the_sources(fake_build, monkeypat
 def test_every_hot_module_is_compiled():
     names = set(accel.sources())
     assert {"storalloc.core.steps", "storalloc.core.capacity", "storalloc.core.scheduler",
-            "storalloc.strategies.worst_case", "storalloc.sim.replay"} <= names  # fmt: skip
+            "storalloc.strategies.worst_case", "storalloc.sim.replay",
+            "storalloc.core.typed_steps", "storalloc.core.typed_overlaps"} <= names  # fmt: skip
     assert not any(n.endswith("__init__") for n in names)
     assert all(path.is_file() for path in accel.sources().values())
 
 
 def test_the_imported_modules_are_the_compiled_ones_exactly_when_active():
     if not COMPILED_OFF:
-        _need_build("nothing compiled to check")
+        need_build("nothing compiled to check")
     for name, source in accel.sources().items():
+        if COMPILED_OFF and source.suffix == ".pyx":  # the typed twins exist compiled only
+            with pytest.raises(ImportError):
+                importlib.import_module(name)
+            continue
         file = Path(importlib.import_module(name).__file__)
         if COMPILED_OFF:
             assert file == source, name
         else:
             assert file.parent.parent == accel.BUILD and file.suffix == ".so", name
+    from storalloc.core import capacity
+
+    twins = {capacity.BlockSteps.__module__, capacity.OverlapIndex.__module__}
+    expected = {"storalloc.core.steps", "storalloc.core.overlaps"}
+    assert twins == (expected if COMPILED_OFF else {f"storalloc.core.typed_{n.rsplit('.', 1)[1]}"
+                                                    for n in expected})  # fmt: skip
 
 
 def test_usage_and_a_missing_compiler_get_clear_answers(monkeypatch, capsys):
@@ -107,7 +109,7 @@ sys.path.insert(0, "bench")
 from workloads import ault14_site, trace
 from storalloc.registry import make_strategy
 from storalloc.sim.replay import new_simulation
-import storalloc.core.steps
+from storalloc.core import capacity
 for strategy in ("worst_case", "best_bandwidth", "best_fit"):
     sim = new_simulation(ault14_site(2), make_strategy(strategy))
     sim.replay(trace(3000, 400, seed=7))
@@ -115,13 +117,13 @@ for strategy in ("worst_case", "best_bandwidth", "best_fit"):
     rows = [(j.id, j.start, j.end, j.state.value, [(e.node, e.disk, e.size) for e in j.extents])
             for j in jobs]
     print(strategy, len(jobs), hashlib.sha256(repr(rows).encode()).hexdigest())
-print(storalloc.core.steps.__file__.rsplit(".", 1)[1])
+print(capacity.BlockSteps.__module__, capacity.__file__.rsplit(".", 1)[1])
 """
 
 
 @pytest.mark.skipif(COMPILED_OFF, reason="this run is the Python sources' own")
 def test_compiled_and_python_replays_place_every_job_alike():
-    _need_build("nothing compiled to compare")
+    need_build("nothing compiled to compare")
     runs = {}
     for switch in ("1", "0"):
         done = subprocess.run([sys.executable, "-c", REPLAY], cwd=ROOT, capture_output=True,
@@ -130,5 +132,7 @@ def test_compiled_and_python_replays_place_every_job_alike():
         assert done.returncode == 0, done.stderr
         *placements, suffix = done.stdout.split("\n")[:-1]
         runs[suffix] = placements
-    assert set(runs) == {"so", "py"}  # one run of each, really
-    assert len(runs["so"]) == 3 and runs["so"] == runs["py"]
+    # One run of each, really: the typed twins compiled, the sources' own structures not.
+    assert set(runs) == {"storalloc.core.typed_steps so", "storalloc.core.steps py"}
+    compiled, sources = runs.values()
+    assert len(compiled) == 3 and compiled == sources

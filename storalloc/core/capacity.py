@@ -22,14 +22,23 @@ terms of an add there (two partial blocks, about 60 ns an entry; the lazy adds o
 blocks between, about 50 ns a block) and measured 5 % faster than 128 at 10,000 live and
 the same at 100. doc/performance.md compares it with a pure-Python lazy segment tree,
 whose O(log n) Python steps cost more at these sizes.
+
+With the compiled core built (storalloc/accel.py), typed twins of the two structures take
+their place: `typed_steps.pyx` (the same blocks over C arrays) and `typed_overlaps.pyx`
+(the sorted starts and ends in blocks of C doubles, where the sources' lists shift half
+their entries on an insertion). Same answers, float for float (tests/test_typed_twins.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from storalloc.core.overlaps import OverlapIndex
-from storalloc.core.steps import BlockSteps
+try:  # the typed twins, built with the compiled core only (storalloc/accel.py)
+    from storalloc.core.typed_overlaps import OverlapIndex
+    from storalloc.core.typed_steps import BlockSteps
+except ImportError:
+    from storalloc.core.overlaps import OverlapIndex
+    from storalloc.core.steps import BlockSteps
 
 #: Sizes are floats in GB: sums and differences leave dust that must not count as usage.
 EPSILON = 1e-9
