@@ -86,8 +86,8 @@ def target_rows(data: dict) -> list[str]:
 
 
 def floor_section(targets: dict) -> list[str]:
-    """What the missed targets would take: the same runs with a part of the work made free."""
-    rows = ["## What the missed targets would take", "",
+    """Floors: the same runs with a part of the work made free (what a target would take)."""
+    rows = ["## Floors: the same runs with part of the work free", "",
             "The same runs with part of the work made free, in the same sitting "
             "(`bench/scale_tasks.py swf_floor`, `bench/bench_wire.py`). A free booking leaves "
             "its structure empty, so the reads on it answer at once too: a floor for any "
