@@ -12,11 +12,15 @@ contiguous doubles: O(b + n/b) cheap steps with b = 64.
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from libc.string cimport memmove
 
+include "typed_search.pxi"
+
 cdef double INF = float("inf")
-#: Entries per block after a split (a block splits when it reaches twice this).
-cdef Py_ssize_t HALF = 64
-#: Dead starts kept before they are dropped (and at least half the starts), as the sources.
-cdef Py_ssize_t COMPACT_AFTER = 64
+cdef enum:
+    # Entries per run after a split (a run splits when it reaches twice this).
+    HALF = 64
+    # Dead starts kept before they are dropped (and at least half the starts), as the
+    # sources do.
+    COMPACT_AFTER = 64
 
 
 cdef struct Run:
@@ -25,14 +29,7 @@ cdef struct Run:
 
 
 cdef inline Py_ssize_t _bisect(double *a, Py_ssize_t n, double x, bint right):
-    cdef Py_ssize_t lo = 0, mid
-    while lo < n:
-        mid = (lo + n) >> 1
-        if a[mid] < x or (right and a[mid] == x):
-            lo = mid + 1
-        else:
-            n = mid
-    return lo
+    return _right(a, n, x) if right else _left(a, n, x)
 
 
 cdef class _Sorted:

@@ -16,6 +16,8 @@ random operation sequences.
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from libc.string cimport memcpy, memmove
 
+include "typed_search.pxi"
+
 cdef double INF = float("inf")
 #: Cleared to zero after a partial removal: float dust must not count as usage.
 cdef double DUST = 1e-9
@@ -52,30 +54,6 @@ cdef inline long long _min_count(Blk *b):
         if b.c[x] < low:
             low = b.c[x]
     return low
-
-
-cdef inline Py_ssize_t _right(double *a, Py_ssize_t n, double x):
-    """bisect_right."""
-    cdef Py_ssize_t lo = 0, mid
-    while lo < n:
-        mid = (lo + n) >> 1
-        if x < a[mid]:
-            n = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
-cdef inline Py_ssize_t _left(double *a, Py_ssize_t n, double x):
-    """bisect_left."""
-    cdef Py_ssize_t lo = 0, mid
-    while lo < n:
-        mid = (lo + n) >> 1
-        if a[mid] < x:
-            lo = mid + 1
-        else:
-            n = mid
-    return lo
 
 
 cdef inline void _shift(Blk *b, Py_ssize_t dst, Py_ssize_t src, Py_ssize_t count):
