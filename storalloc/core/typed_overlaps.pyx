@@ -9,10 +9,10 @@ somewhere on the heap. Here an insertion moves at most one block and a search re
 contiguous doubles: O(b + n/b) cheap steps with b = 64.
 """
 
-from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.string cimport memmove
 
-include "typed_search.pxi"
+include "typed_arrays.pxi"
 
 cdef double INF = float("inf")
 cdef enum:
@@ -45,13 +45,7 @@ cdef class _Sorted:
         PyMem_Free(self._r)
 
     cdef int _open(self, Py_ssize_t k) except -1:
-        cdef Run *grown
-        if self._nr == self._room:
-            grown = <Run *>PyMem_Realloc(self._r, (2 * self._room + 4) * sizeof(Run))
-            if grown == NULL:
-                raise MemoryError()
-            self._r, self._room = grown, 2 * self._room + 4
-        memmove(&self._r[k + 1], &self._r[k], (self._nr - k) * sizeof(Run))
+        self._r = <Run *>_open_slot(self._r, &self._room, self._nr, k, sizeof(Run))
         self._r[k].x = <double *>PyMem_Malloc(2 * HALF * sizeof(double))
         self._r[k].n = 0
         self._nr += 1

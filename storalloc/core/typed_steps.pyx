@@ -13,10 +13,10 @@ maximum keeps the first of equal values, as `max()` does); tests compare the two
 random operation sequences.
 """
 
-from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.string cimport memcpy, memmove
 
-include "typed_search.pxi"
+include "typed_arrays.pxi"
 
 cdef double INF = float("inf")
 #: Cleared to zero after a partial removal: float dust must not count as usage.
@@ -91,13 +91,7 @@ cdef class _Structure:
         """A new empty block at index k (blocks from k move up one): pointers to blocks
         taken before are stale after this."""
         cdef Py_ssize_t cap = self._block + 2  # an insert makes block + 1, then splits
-        cdef Blk *grown
-        if self._nb == self._room:
-            grown = <Blk *>PyMem_Realloc(self._b, (2 * self._room + 4) * sizeof(Blk))
-            if grown == NULL:
-                raise MemoryError()
-            self._b, self._room = grown, 2 * self._room + 4
-        memmove(&self._b[k + 1], &self._b[k], (self._nb - k) * sizeof(Blk))
+        self._b = <Blk *>_open_slot(self._b, &self._room, self._nb, k, sizeof(Blk))
         self._nb += 1
         cdef Blk *b = &self._b[k]
         b.t = <double *>PyMem_Malloc(cap * sizeof(double))
