@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 
+import storalloc.core
 from storalloc.core import capacity
 from tests.compiled import need_build
 
-SOURCE = Path(capacity.__file__).parent.parent.parent / "core" / "capacity.py"
-if not SOURCE.is_file():  # capacity itself runs from the sources
-    SOURCE = Path(capacity.__file__)
+SOURCE = Path(storalloc.core.__file__).parent / "capacity.py"  # the package's own source
 SIZES = [0.1, 1 / 3, 0.7, 2.0, 7.5, 33.3]
 
 
