@@ -34,7 +34,7 @@ cdef class BlockSteps(_Structure):
         cdef Py_ssize_t k = self._find(t), i
         if k < 0:
             return 0.0
-        cdef Blk *b = self._at(k)
+        cdef Blk *b = &self._b[k]
         i = _right(b.t, b.n, t) - 1
         if b.c[i] + b.lc <= 0:
             return 0.0
@@ -55,7 +55,7 @@ cdef class BlockSteps(_Structure):
             b = self._at(ka + 1)
             high = b.bmax + b.lu
             for k in range(ka + 2, kb):
-                b = self._at(k)
+                b = &self._b[k]
                 if b.bmax + b.lu > high:
                     high = b.bmax + b.lu
             if high > top:
@@ -78,7 +78,7 @@ cdef class BlockSteps(_Structure):
         if not self._span(start, end, &ka, &ia, &kb, &ib):
             return None
         for k in range(kb, ka - 1, -1):
-            b = self._at(k)
+            b = &self._b[k]
             lo = ia if k == ka else 0
             hi = ib if k == kb else b.n
             if k != ka and k != kb and b.bmax + b.lu <= limit:
@@ -94,7 +94,7 @@ cdef class BlockSteps(_Structure):
         cdef Blk *b
         cdef double top = 0.0
         for k in range(self._nb):
-            b = self._at(k)
+            b = &self._b[k]
             if k == 0 or b.bmax + b.lu > top:
                 top = b.bmax + b.lu
         return top if top >= 0.0 or top != top else 0.0
@@ -137,7 +137,7 @@ cdef class BlockSteps(_Structure):
         """Busy time of entries [i, j) of block k, clipped to [start, end)."""
         if i >= j:
             return 0.0
-        cdef Blk *b = self._at(k)
+        cdef Blk *b = &self._b[k]
         cdef double total = _clip(b.t[i], self._seg_end(b, k, j - 1), start, end), idle = 0.0
         cdef long long low = b.c[i], zero = -b.lc
         cdef Py_ssize_t x
@@ -161,17 +161,16 @@ cdef class BlockSteps(_Structure):
             return self._busy_in(ka, ia, ib, start, end)
         cdef double busy = self._busy_in(ka, ia, self._at(ka).n, start, end)
         cdef bint whole = True
-        for k in range(ka + 1, kb):
-            b = self._at(k)
-            if b.bmin + b.lc <= 0:
-                whole = False
-                break
         if kb > ka + 1:
+            for k in range(ka + 1, kb):
+                if self._b[k].bmin + self._b[k].lc <= 0:
+                    whole = False
+                    break
             if whole:
                 busy += self._b[kb].first - self._b[ka + 1].first
             else:
                 for k in range(ka + 1, kb):
-                    busy += self._busy_in(k, 0, self._at(k).n, start, end)
+                    busy += self._busy_in(k, 0, self._b[k].n, start, end)
         return busy + self._busy_in(kb, 0, ib, start, end)
 
     cdef double *_share_prefix(self, Blk *b, Py_ssize_t k):
@@ -196,7 +195,7 @@ cdef class BlockSteps(_Structure):
         [start, end): the running integral, minus the clipped ends."""
         if i >= j:
             return 0.0
-        cdef Blk *b = self._at(k)
+        cdef Blk *b = &self._b[k]
         cdef double *prefix = self._share_prefix(b, k)
         cdef double d = <double>(b.lc + 1), total = prefix[j] - prefix[i]
         cdef double last = self._seg_end(b, k, j - 1)
@@ -221,7 +220,7 @@ cdef class BlockSteps(_Structure):
             return total + self._share_in(ka, ia, ib, start, end)
         total += self._share_in(ka, ia, self._at(ka).n, start, end)
         for k in range(ka + 1, kb):
-            b = self._at(k)
+            b = &self._b[k]
             whole += self._share_prefix(b, k)[b.n]
         total += whole
         return total + self._share_in(kb, 0, ib, start, end)
@@ -231,7 +230,7 @@ cdef class BlockSteps(_Structure):
         cdef Py_ssize_t k = self._find(t), x, n = self._nb
         if k < 0:
             return t
-        cdef Blk *b = self._at(k)
+        cdef Blk *b = &self._b[k]
         x = _right(b.t, b.n, t) - 1
         while x < b.n and b.c[x] + b.lc > 0:  # the first idle entry from t on
             x += 1
@@ -239,7 +238,7 @@ cdef class BlockSteps(_Structure):
             k += 1
             if k == n:  # cannot happen: the last segment is always empty
                 return INF
-            b = self._at(k)
+            b = &self._b[k]
             if b.bmin + b.lc > 0:
                 x = b.n
                 continue

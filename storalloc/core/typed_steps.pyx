@@ -130,7 +130,8 @@ cdef class _Structure:
         return lo - 1
 
     cdef Blk *_at(self, Py_ssize_t k) except NULL:
-        # Checked: an index error here would read stray memory, not raise.
+        # Checked, for indices from a search (an error would read stray memory, not
+        # raise); loops over indices already known valid read self._b directly.
         if k < 0 or k >= self._nb:
             raise IndexError(f"block {k} of {self._nb}")
         return &self._b[k]
